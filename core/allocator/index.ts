@@ -1,0 +1,14 @@
+/**
+ * The allocator: which load-balancer IPs a Service gets, from which pool, and why not.
+ *
+ * Pure and synchronous. The webhook and controller build Requests from Services with
+ * `serviceToRequest`, keep one `Allocator` in sync with the Config's pools (`setPools`) and the
+ * cluster's existing allocations (`restore`), and call `assign` / `release` as Services come and go.
+ */
+export { Allocator } from './allocator.js';
+export type { AssignOptions, Assignment, Claim, Held, PoolCandidate, PoolUsage, Revocation } from './allocator.js';
+export { newRequest, serviceKey } from './request.js';
+export type { Failure, FailureCode, IPFamilyPolicy, Request, ServicePort, TrafficPolicy } from './request.js';
+export { ANNOTATIONS, serviceToRequest } from './service.js';
+export type { DeprecatedAnnotation, ServiceRequest, ServiceShape } from './service.js';
+export { matches } from './selector.js';
