@@ -53,6 +53,7 @@ interface Definition {
   tracksGeneration?: boolean;
   fields?: (o: KubeObject) => Record<string, string>;
   fieldAlias?: Record<string, string>;
+  returnDeletedObject?: boolean;
   strategy?: Strategy;
   storage?: string;
   conversion?: Pick<ResourceType, 'toVersion' | 'fromVersion'>;
@@ -87,6 +88,7 @@ function define(d: Definition): ResourceType {
   };
   if (d.fields) t.fields = d.fields;
   if (d.fieldAlias) t.fieldAlias = d.fieldAlias;
+  if (d.returnDeletedObject) t.returnDeletedObject = true;
   return t;
 }
 
@@ -314,13 +316,14 @@ export function builtinTypes(serviceStrategy: ServiceStrategy, extraStrategies: 
       nameRule: 'dns1035Label',
       strategy: serviceStrategy,
       allowCreateOnUpdate: true,
+      returnDeletedObject: true,
       patchMeta: { 'spec.ports': { mergeKey: 'port' }, ...CONDITIONS },
       fields: (o) => ({ 'spec.clusterIP': str(rec(o.spec).clusterIP), 'spec.type': str(rec(o.spec).type) }),
     }),
     define({ resource: 'endpoints', kind: 'Endpoints', namespaced: true, shortNames: ['ep'], allowCreateOnUpdate: true }),
     define({ resource: 'configmaps', kind: 'ConfigMap', namespaced: true, shortNames: ['cm'], strategy: { validate: validateConfigKeys } }),
     define({ resource: 'secrets', kind: 'Secret', namespaced: true, strategy: { ...secretStrategy, validate: validateConfigKeys }, fields: (o) => ({ type: str(o.type) }) }),
-    define({ resource: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true, shortNames: ['sa'] }),
+    define({ resource: 'serviceaccounts', kind: 'ServiceAccount', namespaced: true, shortNames: ['sa'], returnDeletedObject: true }),
     define({ resource: 'events', kind: 'Event', namespaced: true, shortNames: ['ev'], allowCreateOnUpdate: true, strategy: eventStrategy, fields: eventFields }),
     define({
       resource: 'pods',
@@ -329,6 +332,7 @@ export function builtinTypes(serviceStrategy: ServiceStrategy, extraStrategies: 
       shortNames: ['po'],
       categories: ['all'],
       status: true,
+      returnDeletedObject: true,
       strategy: podStrategy,
       patchMeta: { ...podSpecMeta('spec.'), ...CONDITIONS, 'status.podIPs': { mergeKey: 'ip' } },
       fields: (o) => {

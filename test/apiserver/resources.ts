@@ -95,6 +95,8 @@ export interface ResourceType {
   allowUnconditionalUpdate: boolean;
   /** metadata.generation starts at 1 and grows with every spec change. */
   tracksGeneration: boolean;
+  /** DELETE answers with the deleted object instead of a Status (services, pods, service accounts). */
+  returnDeletedObject?: boolean;
   /** Finalizers the server adds when the object is deleted (a CRD's cleanup of its objects). */
   finalizersOnDelete?: string[];
   /** Selectable fields beyond metadata.name and metadata.namespace. */

@@ -233,7 +233,9 @@ export class Rest {
   private checkBody(t: ResourceType, body: unknown): KubeObject {
     if (!isObject(body)) throw badRequest('the body of the request must be a JSON object');
     const expected = apiVersionOfType(t);
-    if (body.kind === undefined || body.kind === '') throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body).slice(0, 200)}'`);
+    // Like the apiserver's decoder, a body without apiVersion/kind takes them from the URL.
+    body = { ...body, apiVersion: body.apiVersion ?? expected, kind: body.kind ?? t.kind };
+    if (!isObject(body)) throw badRequest('the body of the request must be a JSON object');
     if (body.apiVersion !== expected) {
       throw badRequest(`the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${expected})`);
     }
@@ -547,6 +549,7 @@ export class Rest {
       }
       const r = this.store.remove(t.storage, m.namespace, name, m.resourceVersion);
       if (!r.ok) continue;
+      if (t.returnDeletedObject) return t.toVersion(r.object);
       const details: NonNullable<Status['details']> = { name, kind: t.resource, uid: m.uid ?? '' };
       if (t.group) details.group = t.group;
       return success(details);
