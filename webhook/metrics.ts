@@ -1,0 +1,85 @@
+/**
+ * The controller's Prometheus metrics, in a Registry of their own (never prom-client's global
+ * default registry), so that two controllers in one test process do not share counters.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Options of Metrics. */
+export interface MetricsOptions {
+  /** Wall-clock time for the reload timestamp (default Date.now). */
+  now?: () => number;
+}
+
+/** The controller's metrics; `registry` is what `/metrics` serves. */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly inUse: Gauge<'pool'>;
+  private readonly total: Gauge<'pool'>;
+  private readonly allocations: Counter<'pool'>;
+  private readonly failures: Counter<'reason'>;
+  private readonly admission: Histogram<'handler' | 'allowed'>;
+  private readonly configState: Gauge;
+  private readonly lastReload: Gauge;
+  private readonly now: () => number;
+
+  constructor(options: MetricsOptions = {}) {
+    this.now = options.now ?? Date.now;
+    const registers = [this.registry];
+    this.inUse = new Gauge({ name: 'metallb_addresses_in_use', help: 'Addresses of the pool allocated to Services.', labelNames: ['pool'], registers });
+    this.total = new Gauge({ name: 'metallb_addresses_total', help: 'Addresses the pool holds (usable for allocation).', labelNames: ['pool'], registers });
+    this.allocations = new Counter({ name: 'metallb_allocations_total', help: 'Addresses allocated from the pool.', labelNames: ['pool'], registers });
+    this.failures = new Counter({ name: 'metallb_allocation_failures_total', help: 'Allocations that failed, by reason.', labelNames: ['reason'], registers });
+    this.admission = new Histogram({
+      name: 'metallb_admission_duration_seconds',
+      help: 'Time to answer an admission review, by handler and verdict (allowed="error" when the handler failed).',
+      labelNames: ['handler', 'allowed'],
+      // Admission has a 5 s timeout; most answers should take milliseconds.
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.configState = new Gauge({ name: 'metallb_config_state', help: '1 if the last configuration loaded was valid, 0 if it was rejected (the last good one stays in use).', registers });
+    this.lastReload = new Gauge({
+      name: 'metallb_config_last_reload_success_timestamp_seconds',
+      help: 'Unix time of the last successful configuration load.',
+      registers,
+    });
+  }
+
+  /** Sets the usage of one pool. */
+  setPoolUsage(pool: string, used: number, total: number): void {
+    this.inUse.set({ pool }, used);
+    this.total.set({ pool }, total);
+  }
+
+  /** Forgets a pool that no longer exists (its series disappear). */
+  removePool(pool: string): void {
+    this.inUse.remove({ pool });
+    this.total.remove({ pool });
+  }
+
+  /** Counts one address allocated from the pool. */
+  countAllocation(pool: string): void {
+    this.allocations.inc({ pool });
+  }
+
+  /** Counts one failed allocation (e.g. "pool-full", "ip-taken", "unknown-pool"). */
+  countFailure(reason: string): void {
+    this.failures.inc({ reason });
+  }
+
+  /** Records how long an admission review took, and its verdict. */
+  observeAdmission(handler: string, seconds: number, allowed: boolean | 'error'): void {
+    this.admission.observe({ handler, allowed: String(allowed) }, seconds);
+  }
+
+  /** Records whether the last configuration was valid; a valid one also stamps the reload time. */
+  setConfigValid(valid: boolean): void {
+    this.configState.set(valid ? 1 : 0);
+    if (valid) this.lastReload.set(this.now() / 1000);
+  }
+
+  /** The Prometheus text exposition. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
