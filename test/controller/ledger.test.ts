@@ -1,0 +1,104 @@
+/**
+ * The claims ledger against the API server double: replicas racing for addresses through the
+ * API server never hand one IP to two Services that may not share it, and leak nothing.
+ */
+import { newRequest, serviceKey } from '../../core/allocator/index.js';
+import { formatIP } from '../../core/ip/index.js';
+import { Ledger, type IPClaim } from '../../webhook/claims.js';
+import { RESOURCES } from '../../webhook/kube.js';
+import { pools, startCluster, type Cluster } from './support.js';
+
+let cluster: Cluster;
+beforeAll(async () => {
+  cluster = await startCluster();
+});
+afterAll(async () => {
+  await cluster.stop();
+});
+
+async function claimsNow(): Promise<IPClaim[]> {
+  return (await cluster.kube.list(RESOURCES.ipClaims)).items as IPClaim[];
+}
+
+async function clearClaims(): Promise<void> {
+  for (const c of await claimsNow()) await cluster.kube.delete(RESOURCES.ipClaims, c.metadata.name as string);
+}
+
+describe('Ledger', () => {
+  afterEach(clearClaims);
+
+  it('two replicas allocating 200 Services at once from a /24: no IP twice, none leaked', async () => {
+    const p = pools({ small: { addresses: ['192.0.2.0/24'] } });
+    const a = new Ledger(cluster.newKube(), p);
+    const b = new Ledger(cluster.newKube(), p);
+    await Promise.all([a.start(), b.start()]);
+    const services = Array.from({ length: 200 }, (_, i) => newRequest({ namespace: 'ns', name: `svc-${i}`, ports: [{ port: 80, protocol: 'TCP' }] }));
+    const results = await Promise.all(services.map((req, i) => (i % 2 === 0 ? a : b).allocate(req)));
+    const ips = results.map((r) => {
+      if (!r.ok) throw new Error(r.failure.message);
+      return formatIP(r.ips[0] as never);
+    });
+    expect(new Set(ips).size).toBe(200);
+    const claims = await claimsNow();
+    expect(claims).toHaveLength(200);
+    const byIP = new Map(claims.map((c) => [c.spec.ip, c.spec.holders.map((h) => serviceKey(h.namespace, h.name))]));
+    results.forEach((r, i) => {
+      if (r.ok) expect(byIP.get(formatIP(r.ips[0] as never))).toEqual([`ns/svc-${i}`]);
+    });
+    // Release half through the other replica: their claims go, nothing else does.
+    await Promise.all(services.slice(0, 100).map((req, i) => (i % 2 === 0 ? b : a).release(serviceKey(req.namespace, req.name))));
+    expect(await claimsNow()).toHaveLength(100);
+    a.stop();
+    b.stop();
+  }, 30_000);
+
+  it('races for one shared IP join it; incompatible ones are refused', async () => {
+    const p = pools({ one: { addresses: ['198.51.100.7/32'] } });
+    const a = new Ledger(cluster.newKube(), p);
+    const b = new Ledger(cluster.newKube(), p);
+    await Promise.all([a.start(), b.start()]);
+    const req = (name: string, port: number, sharingKey?: string) =>
+      newRequest({ namespace: 'ns', name, ports: [{ port, protocol: 'TCP' }], ...(sharingKey ? { sharingKey } : {}) });
+    const results = await Promise.all([a.allocate(req('dns-tcp', 53, 'dns')), b.allocate(req('dns-udp', 54, 'dns')), a.allocate(req('web', 80))]);
+    expect(results.map((r) => r.ok)).toEqual([true, true, false]);
+    const [claim] = await claimsNow();
+    expect(claim?.spec.holders.map((h) => h.name).sort()).toEqual(['dns-tcp', 'dns-udp']);
+    // Same port under the same key: refused, even through the other replica.
+    const clash = await b.allocate(req('dns-again', 53, 'dns'));
+    expect(clash.ok).toBe(false);
+    await a.release('ns/dns-tcp');
+    await b.release('ns/dns-udp');
+    expect(await claimsNow()).toHaveLength(0);
+    a.stop();
+    b.stop();
+  });
+
+  it('dry run claims nothing; a restarted replica keeps every IP', async () => {
+    const p = pools({ pool: { addresses: ['203.0.113.0/28'] } });
+    const a = new Ledger(cluster.newKube(), p);
+    await a.start();
+    const dry = await a.allocate(newRequest({ namespace: 'ns', name: 'dry' }), { dryRun: true });
+    expect(dry.ok).toBe(true);
+    expect(await claimsNow()).toHaveLength(0);
+    const first = await a.allocate(newRequest({ namespace: 'ns', name: 'x' }));
+    const second = await a.allocate(newRequest({ namespace: 'ns', name: 'y' }));
+    a.stop();
+    const restarted = new Ledger(cluster.newKube(), p);
+    await restarted.start();
+    const again = await restarted.allocate(newRequest({ namespace: 'ns', name: 'y' }));
+    expect(again.ok && !again.changed && again.ips.map(formatIP)).toEqual(second.ok && second.ips.map(formatIP));
+    const third = await restarted.allocate(newRequest({ namespace: 'ns', name: 'z' }));
+    expect(third.ok && third.ips.map(formatIP)).not.toEqual(first.ok && first.ips.map(formatIP));
+    restarted.stop();
+  });
+
+  it('dual-stack takes one claim per family', async () => {
+    const p = pools({ dual: { addresses: ['192.0.2.10/31', '2001:db8::/126'] } });
+    const a = new Ledger(cluster.newKube(), p);
+    await a.start();
+    const r = await a.allocate(newRequest({ namespace: 'ns', name: 'dual', familyPolicy: 'RequireDualStack', families: ['IPv6', 'IPv4'] }));
+    expect(r.ok).toBe(true);
+    expect((await claimsNow()).map((c) => c.metadata.name).sort()).toEqual(['192.0.2.10', '2001-db8--0']);
+    a.stop();
+  });
+});

@@ -1,0 +1,444 @@
+/**
+ * The claims ledger: IPClaim objects in the API server are the durable record of which Service
+ * holds which IP, and creating one is what takes an IP (the API server lets exactly one create
+ * of a name succeed). Each webhook replica mirrors the claims into an in-memory `Allocator`
+ * (list + watch) to pick candidates quickly; the API server arbitrates between replicas:
+ *
+ * - a free candidate is taken by CREATE: 201 = ours; 409 AlreadyExists = another replica took
+ *   it, so the claim is read back into the allocator and the next candidate is tried;
+ * - joining a shared IP is an optimistic-concurrency UPDATE of the claim's holders (409 Conflict
+ *   = it changed under us: read it back, let the allocator re-check sharing, retry);
+ * - a dry run computes the answer and writes nothing.
+ *
+ * Sharing needs the holders' ports and traffic policy, and restoring after a restart needs the
+ * holders' requests (serviceAllocation is checked on namespace labels). Neither fits the claim's
+ * spec, so each claim carries its holders' requests as JSON in the annotation
+ * `metallb.io/holder-requests`; a claim without it (written by hand) is read conservatively.
+ */
+import { Allocator, newRequest, serviceKey, type Claim, type Failure, type Held, type Request, type Revocation } from '../core/allocator/index.js';
+import { claimName } from '../core/allocator/claim-name.js';
+import type { Pool } from '../core/config/index.js';
+import { formatIP, parseIP, type Family, type IP } from '../core/ip/index.js';
+import { isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject } from './kube.js';
+
+/** Annotation on an IPClaim: JSON object `namespace/name` -> the holder's request. */
+export const HOLDER_REQUESTS_ANNOTATION = 'metallb.io/holder-requests';
+
+/** One Service holding an IP. `uid` is bound by the controller once the Service exists. */
+export interface ClaimHolder {
+  namespace: string;
+  name: string;
+  uid?: string;
+}
+
+/** An IPClaim as stored. */
+export interface IPClaim extends KubeObject {
+  spec: { ip: string; pool: string; family: Family; sharingKey?: string; holders: ClaimHolder[] };
+}
+
+/** The outcome of `Ledger.allocate`. */
+export type LedgerResult = { ok: true; service: string; pool: string; ips: readonly IP[]; changed: boolean } | { ok: false; failure: Failure };
+
+/** A Request as JSON (IPs as text). */
+interface StoredRequest extends Omit<Request, 'requestedIPs'> {
+  requestedIPs: string[];
+}
+
+function storeRequest(req: Request): StoredRequest {
+  return { ...req, requestedIPs: req.requestedIPs.map(formatIP) };
+}
+
+function loadRequest(s: StoredRequest): Request | undefined {
+  const ips: IP[] = [];
+  for (const t of s.requestedIPs ?? []) {
+    const p = parseIP(t);
+    if (!p.ok) return undefined;
+    ips.push(p.value);
+  }
+  if (typeof s.namespace !== 'string' || typeof s.name !== 'string') return undefined;
+  return newRequest({ ...s, requestedIPs: ips });
+}
+
+function holdersRequests(claim: IPClaim): Record<string, StoredRequest> {
+  const text = claim.metadata.annotations?.[HOLDER_REQUESTS_ANNOTATION];
+  if (!text) return {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return parsed && typeof parsed === 'object' ? (parsed as Record<string, StoredRequest>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function holderKey(h: ClaimHolder): string {
+  return serviceKey(h.namespace, h.name);
+}
+
+function asClaim(obj: KubeObject): IPClaim | undefined {
+  const spec = obj.spec as Partial<IPClaim['spec']> | undefined;
+  if (!obj.metadata?.name || !spec || typeof spec.ip !== 'string' || !Array.isArray(spec.holders)) return undefined;
+  return obj as IPClaim;
+}
+
+function sameRequest(a: Request, b: Request): boolean {
+  return JSON.stringify(storeRequest(a)) === JSON.stringify(storeRequest(b));
+}
+
+/** Options of a Ledger. */
+export interface LedgerOptions {
+  /** Attempts before giving up when other replicas keep taking the candidates (default 64). */
+  maxAttempts?: number;
+  log?: (line: string) => void;
+}
+
+/**
+ * One replica's view of the ledger and its way of writing to it. `allocate` and `release` are
+ * serialized within a replica (so its own calls never race each other); replicas race only
+ * through the API server, which is what makes them safe.
+ */
+export class Ledger {
+  /** The allocator mirroring the claims (read it; change it only through the Ledger). */
+  readonly allocator: Allocator;
+  private readonly claims = new Map<string, IPClaim>();
+  /** holder `namespace/name` -> names of the claims listing it. */
+  private readonly byHolder = new Map<string, Set<string>>();
+  private reflector: Reflector | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly maxAttempts: number;
+  private readonly log: (line: string) => void;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(
+    private readonly kube: KubeApi,
+    pools: readonly Pool[] = [],
+    options: LedgerOptions = {},
+  ) {
+    this.allocator = new Allocator(pools);
+    this.maxAttempts = options.maxAttempts ?? 64;
+    this.log = options.log ?? (() => {});
+  }
+
+  /** Lists the claims into the allocator and keeps watching them. Resolves once loaded. */
+  async start(): Promise<void> {
+    this.reflector = new Reflector(this.kube, RESOURCES.ipClaims, {
+      onSync: (items) => {
+        const seen = new Set<string>();
+        for (const o of items) {
+          const c = asClaim(o);
+          if (!c) continue;
+          seen.add(c.metadata.name as string);
+          this.put(c.metadata.name as string, c, true);
+        }
+        for (const name of [...this.claims.keys()]) if (!seen.has(name)) this.put(name, undefined, true);
+      },
+      onEvent: (type, obj) => {
+        const c = asClaim(obj);
+        if (!c) return;
+        const name = c.metadata.name as string;
+        if (type === 'DELETED') {
+          const cached = this.claims.get(name);
+          if (cached && olderThan(c.metadata.resourceVersion, cached.metadata.resourceVersion)) return;
+          this.put(name, undefined, true);
+        } else {
+          this.put(name, c);
+        }
+      },
+      onError: (e) => this.log(`ipclaims watch: ${String(e)}`),
+    });
+    await this.reflector.start();
+  }
+
+  stop(): void {
+    this.reflector?.stop();
+  }
+
+  /** Called after every change of the claims (for the controller to reconcile). */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** New pools; returns the Services whose claims the pools no longer allow (the claims stay until released). */
+  setPools(pools: readonly Pool[]): Revocation[] {
+    return this.allocator.setPools(pools);
+  }
+
+  /** Every claim, by name. */
+  all(): IPClaim[] {
+    return [...this.claims.values()];
+  }
+
+  /** The claims listing a holder (`namespace/name`). */
+  claimsOf(service: string): IPClaim[] {
+    return [...(this.byHolder.get(service) ?? [])].flatMap((n) => this.claims.get(n) ?? []);
+  }
+
+  /** What the claims say a holder holds (pool, IPs sorted IPv4 first), if anything. */
+  heldBy(service: string): { pool: string; ips: IP[] } | undefined {
+    const claims = this.claimsOf(service);
+    const first = claims[0];
+    if (!first) return undefined;
+    const ips = claims.flatMap((c) => {
+      const p = parseIP(c.spec.ip);
+      return p.ok ? [p.value] : [];
+    });
+    ips.sort((a, b) => (a.family === b.family ? (a.value < b.value ? -1 : 1) : a.family === 'IPv4' ? -1 : 1));
+    return { pool: first.spec.pool, ips };
+  }
+
+  /**
+   * Give the Service its IPs and claim them in the API server. Idempotent: a Service already
+   * holding claims that satisfy its request keeps them (`changed: false`). With `dryRun`,
+   * computes the answer from the mirror and writes nothing.
+   */
+  allocate(req: Request, options: { dryRun?: boolean } = {}): Promise<LedgerResult> {
+    if (options.dryRun) return Promise.resolve(this.allocator.assign(req, { dryRun: true }));
+    return this.serialize(async () => {
+      const service = serviceKey(req.namespace, req.name);
+      for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+        const a = this.allocator.assign(req, { dryRun: true });
+        if (!a.ok) return a;
+        if (!(await this.claimAll(req, a.pool, a.ips))) continue;
+        await this.dropExcept(service, a.ips);
+        const now = this.allocator.claim(service);
+        return { ok: true, service, pool: a.pool, ips: a.ips, changed: a.changed || now === undefined };
+      }
+      const message = `${service}: other replicas took every candidate address ${this.maxAttempts} times in a row; retry`;
+      return { ok: false, failure: { code: 'pool-full', message } };
+    });
+  }
+
+  /** Drop the Service from every claim (deleting claims it held alone). Returns what it held. */
+  release(service: string): Promise<Claim | undefined> {
+    return this.serialize(async () => {
+      const held = this.allocator.claim(service);
+      await this.dropExcept(service, []);
+      return held;
+    });
+  }
+
+  /**
+   * Rename a holder and/or record its UID: the controller binds a reservation made at admission
+   * (generateName, no name yet) to the Service that was created, and records UIDs.
+   */
+  bind(holder: ClaimHolder, to: { name: string; uid: string }): Promise<void> {
+    return this.serialize(async () => {
+      const from = holderKey(holder);
+      for (const name of [...(this.byHolder.get(from) ?? [])]) {
+        await this.update(name, (c) => {
+          const holders = c.spec.holders.map((h) => (holderKey(h) === from ? { namespace: h.namespace, name: to.name, uid: to.uid } : h));
+          const reqs = holdersRequests(c);
+          const stored = reqs[from];
+          delete reqs[from];
+          if (stored) reqs[serviceKey(holder.namespace, to.name)] = { ...stored, name: to.name };
+          return withHolders(c, holders, reqs);
+        });
+      }
+    });
+  }
+
+  /** Read one claim again from the API server. */
+  async refresh(name: string): Promise<void> {
+    const cur = await this.kube.get(RESOURCES.ipClaims, name);
+    this.put(name, cur ? asClaim(cur) : undefined, true);
+  }
+
+  // ---- writing ----
+
+  private serialize<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Claims every IP for the request; false when one was taken meanwhile (the mirror is refreshed). */
+  private async claimAll(req: Request, pool: string, ips: readonly IP[]): Promise<boolean> {
+    const service = serviceKey(req.namespace, req.name);
+    for (const ip of ips) {
+      const name = claimName(ip);
+      const cached = this.claims.get(name);
+      if (!cached) {
+        const body: IPClaim = {
+          apiVersion: 'metallb.io/v1beta1',
+          kind: 'IPClaim',
+          metadata: {
+            name,
+            labels: { 'app.kubernetes.io/managed-by': 'metallb-ts' },
+            annotations: { [HOLDER_REQUESTS_ANNOTATION]: JSON.stringify({ [service]: storeRequest(req) }) },
+          },
+          spec: {
+            ip: formatIP(ip),
+            pool,
+            family: ip.family,
+            ...(req.sharingKey ? { sharingKey: req.sharingKey } : {}),
+            holders: [{ namespace: req.namespace, name: req.name }],
+          },
+        };
+        try {
+          const created = asClaim(await this.kube.create(RESOURCES.ipClaims, body));
+          this.put(name, created);
+        } catch (e) {
+          if (!isKubeError(e, 409)) throw e;
+          await this.refresh(name);
+          return false;
+        }
+        continue;
+      }
+      const mine = cached.spec.holders.some((h) => holderKey(h) === service);
+      const stored = holdersRequests(cached)[service];
+      if (mine && stored && sameRequest(loadRequest(stored) ?? req, req)) continue;
+      if (!mine) {
+        // The allocator found the IP compatible with its mirror; check the claim itself too, so a
+        // stale or partial mirror can never let two incompatible Services onto one IP.
+        const problem = joinProblem(cached, req);
+        if (problem) {
+          this.log(`${service}: not joining ${name}: ${problem}`);
+          await this.refresh(name);
+          return false;
+        }
+      }
+      const ok = await this.write(name, cached, (c) => {
+        const reqs = { ...holdersRequests(c), [service]: storeRequest(req) };
+        const holders = mine ? c.spec.holders : [...c.spec.holders, { namespace: req.namespace, name: req.name }];
+        return withHolders(c, holders, reqs);
+      });
+      if (!ok) return false;
+    }
+    return true;
+  }
+
+  /** One optimistic write of a changed claim; false (and the mirror refreshed) on conflict. */
+  private async write(name: string, base: IPClaim, change: (c: IPClaim) => IPClaim | undefined): Promise<boolean> {
+    const next = change(structuredClone(base));
+    try {
+      if (next === undefined) {
+        await this.kube.delete(RESOURCES.ipClaims, name, undefined, { resourceVersion: base.metadata.resourceVersion as string });
+        this.put(name, undefined, true);
+      } else {
+        this.put(name, asClaim(await this.kube.replace(RESOURCES.ipClaims, next)));
+      }
+      return true;
+    } catch (e) {
+      if (!isKubeError(e, 409) && !isKubeError(e, 404)) throw e;
+      await this.refresh(name);
+      return false;
+    }
+  }
+
+  /** Applies `change` to the current claim until the write sticks (or the claim is gone). */
+  private async update(name: string, change: (c: IPClaim) => IPClaim | undefined): Promise<void> {
+    for (let i = 0; i < this.maxAttempts; i++) {
+      const cached = this.claims.get(name);
+      if (!cached) return;
+      if (await this.write(name, cached, change)) return;
+    }
+    throw new Error(`claim ${name}: gave up after ${this.maxAttempts} conflicting updates`);
+  }
+
+  /** Removes the Service from its claims other than `keep`'s. */
+  private async dropExcept(service: string, keep: readonly IP[]): Promise<void> {
+    const keepNames = new Set(keep.map(claimName));
+    for (const name of [...(this.byHolder.get(service) ?? [])]) {
+      if (keepNames.has(name)) continue;
+      await this.update(name, (c) => {
+        const holders = c.spec.holders.filter((h) => holderKey(h) !== service);
+        if (holders.length === 0) return undefined;
+        const reqs = holdersRequests(c);
+        delete reqs[service];
+        return withHolders(c, holders, reqs);
+      });
+    }
+  }
+
+  // ---- mirroring ----
+
+  /**
+   * Records a claim's current state (undefined = gone) and re-derives the allocator's view of
+   * every holder it touches. Without `force`, an older version than the cached one is ignored
+   * (the watch may deliver our own write after we already stored its answer).
+   */
+  private put(name: string, claim: IPClaim | undefined, force = false): void {
+    const old = this.claims.get(name);
+    if (claim && old && !force && olderThan(claim.metadata.resourceVersion, old.metadata.resourceVersion)) return;
+    if (claim && old && claim.metadata.resourceVersion === old.metadata.resourceVersion && claim.metadata.uid === old.metadata.uid) return;
+    const affected = new Set<string>();
+    for (const h of old?.spec.holders ?? []) {
+      const k = holderKey(h);
+      affected.add(k);
+      this.byHolder.get(k)?.delete(name);
+    }
+    if (claim) {
+      this.claims.set(name, claim);
+      for (const h of claim.spec.holders) {
+        const k = holderKey(h);
+        affected.add(k);
+        let set = this.byHolder.get(k);
+        if (!set) this.byHolder.set(k, (set = new Set()));
+        set.add(name);
+      }
+    } else {
+      this.claims.delete(name);
+    }
+    for (const k of affected) if (this.byHolder.get(k)?.size === 0) this.byHolder.delete(k);
+    this.resync(affected);
+    for (const l of this.listeners) l();
+  }
+
+  private resync(services: Set<string>): void {
+    for (const s of services) this.allocator.release(s);
+    const held: Held[] = [];
+    for (const s of services) {
+      const claims = this.claimsOf(s);
+      const first = claims[0];
+      const h = this.heldBy(s);
+      if (!first || !h) continue;
+      const stored = holdersRequests(first)[s];
+      const request = (stored && loadRequest(stored)) ?? this.guessRequest(s, first, h.ips);
+      held.push({ request, ips: h.ips, pool: h.pool });
+    }
+    for (const refused of this.allocator.restore(held)) {
+      // The holder's request no longer fits its claims (a half-made dual-stack claim, or pools
+      // changed): mirror the claims anyway under a request they satisfy, so the IPs stay taken here.
+      const h = held.find((x) => serviceKey(x.request.namespace, x.request.name) === refused.service);
+      if (!h) continue;
+      const again = this.allocator.restore([{ ...h, request: this.guessRequest(refused.service, this.claimsOf(refused.service)[0], h.ips, h.request) }]);
+      if (again.length > 0) this.log(`claims of ${refused.service} (${refused.ips.map(formatIP).join(', ')}) not mirrored: ${refused.failure.message}`);
+    }
+  }
+
+  /** A request the claims satisfy, for holders whose own request is unknown or no longer fits. */
+  private guessRequest(service: string, claim: IPClaim | undefined, ips: readonly IP[], base?: Request): Request {
+    const slash = service.indexOf('/');
+    return newRequest({
+      ...(base ?? {}),
+      namespace: service.slice(0, slash),
+      name: service.slice(slash + 1),
+      families: [],
+      familyPolicy: ips.length > 1 ? 'RequireDualStack' : 'SingleStack',
+      requestedIPs: [],
+      ...(claim?.spec.sharingKey ? { sharingKey: claim.spec.sharingKey } : {}),
+    });
+  }
+}
+
+function withHolders(c: IPClaim, holders: ClaimHolder[], reqs: Record<string, StoredRequest>): IPClaim {
+  return {
+    ...c,
+    metadata: { ...c.metadata, annotations: { ...(c.metadata.annotations ?? {}), [HOLDER_REQUESTS_ANNOTATION]: JSON.stringify(reqs) } },
+    spec: { ...c.spec, holders },
+  };
+}
+
+/** Why `req` may not join the holders of `claim` (MetalLB's sharing rules), from the claim alone. */
+function joinProblem(claim: IPClaim, req: Request): string | undefined {
+  if (!claim.spec.sharingKey || claim.spec.sharingKey !== req.sharingKey) return `held by ${claim.spec.holders.map(holderKey).join(', ')} without a common sharing key`;
+  const reqs = holdersRequests(claim);
+  for (const h of claim.spec.holders) {
+    const stored = reqs[holderKey(h)];
+    if (!stored) return `holder ${holderKey(h)}'s ports are unknown`;
+    if ((stored.trafficPolicy ?? 'Cluster') !== req.trafficPolicy) return 'traffic policies differ';
+    if (req.trafficPolicy === 'Local' && JSON.stringify(stored.selector ?? {}) !== JSON.stringify(req.selector)) return 'selectors differ';
+    if (req.ports.some((p) => (stored.ports ?? []).some((q) => q.port === p.port && q.protocol === p.protocol))) return `a port is used by ${holderKey(h)}`;
+  }
+  return undefined;
+}
