@@ -241,10 +241,11 @@ export function issueBundle(options: IssueOptions): CertificateBundle {
   ]);
   cert.sign(caKey, forge.md.sha256.create());
 
-  const caCertPem = forge.pki.certificateToPem(ca);
+  // forge writes CRLF line ends; LF everywhere keeps bundles comparable as text.
+  const caCertPem = forge.pki.certificateToPem(ca).replace(/\r\n/g, '\n');
   const kept = splitPems(options.previousCaBundlePem ?? '').filter((pem) => pem !== caCertPem && !expired(pem, options.now));
   return {
-    certPem: forge.pki.certificateToPem(cert),
+    certPem: forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n'),
     keyPem: keys.privatePem,
     caCertPem,
     caKeyPem: caKeys.privatePem,
@@ -254,7 +255,7 @@ export function issueBundle(options: IssueOptions): CertificateBundle {
 
 /** The PEM blocks of a bundle. */
 export function splitPems(bundle: string): string[] {
-  return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.map((p) => p + '\n') ?? [];
+  return bundle.replace(/\r\n/g, '\n').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.map((p) => p + '\n') ?? [];
 }
 
 function expired(pem: string, now: Date): boolean {
