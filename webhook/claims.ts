@@ -221,12 +221,12 @@ export class Ledger {
    * Rename a holder and/or record its UID: the controller binds a reservation made at admission
    * (generateName, no name yet) to the Service that was created, and records UIDs.
    */
-  bind(holder: ClaimHolder, to: { name: string; uid: string }): Promise<void> {
+  bind(holder: ClaimHolder, to: { name: string; uid?: string }): Promise<void> {
     return this.serialize(async () => {
       const from = holderKey(holder);
       for (const name of [...(this.byHolder.get(from) ?? [])]) {
         await this.update(name, (c) => {
-          const holders = c.spec.holders.map((h) => (holderKey(h) === from ? { namespace: h.namespace, name: to.name, uid: to.uid } : h));
+          const holders = c.spec.holders.map((h) => (holderKey(h) === from ? { namespace: h.namespace, name: to.name, ...((to.uid ?? h.uid) ? { uid: to.uid ?? h.uid } : {}) } : h));
           const reqs = holdersRequests(c);
           const stored = reqs[from];
           delete reqs[from];

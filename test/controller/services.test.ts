@@ -1,0 +1,195 @@
+/**
+ * Service admission, handlers called directly with AdmissionRequests (no HTTP), against claims
+ * in the API server double: the cases of MetalLB's usage documentation and the webhook's own.
+ */
+import { Ledger, type IPClaim } from '../../webhook/claims.js';
+import { RESOURCES } from '../../webhook/kube.js';
+import type { AdmissionRequest, AdmissionVerdict } from '../../webhook/review.js';
+import { ASSIGNMENT, ServiceAdmission } from '../../webhook/services.js';
+import { applyJsonPatch } from '../apiserver/patch.js';
+import { pools, startCluster, type Cluster } from './support.js';
+
+let cluster: Cluster;
+let ledger: Ledger;
+let admission: ServiceAdmission;
+let counter = 0;
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  for (const name of ['default', 'tenant-a', 'tenant-b']) {
+    if (name !== 'default') await cluster.api.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { tenant: name } } } as never);
+  }
+  ledger = new Ledger(
+    cluster.kube,
+    pools({
+      sandbox: { addresses: ['198.51.100.0/29'] },
+      production: { addresses: ['203.0.113.0/30'], autoAssign: false },
+      'tenant-a': { addresses: ['192.0.2.0/28'], serviceAllocation: { namespaces: ['tenant-a'] } },
+    }),
+  );
+  await ledger.start();
+  admission = new ServiceAdmission({ ledger, kube: cluster.kube, random: () => `r${++counter}` });
+});
+afterAll(async () => {
+  ledger.stop();
+  await cluster.stop();
+});
+
+type Obj = Record<string, unknown> & { metadata: Record<string, unknown> & { annotations?: Record<string, string> } };
+
+function service(name: string, extra: { annotations?: Record<string, string>; spec?: Record<string, unknown>; namespace?: string; generateName?: string } = {}): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      ...(name ? { name } : { generateName: extra.generateName }),
+      namespace: extra.namespace ?? 'default',
+      ...(extra.annotations ? { annotations: extra.annotations } : {}),
+    },
+    spec: { type: 'LoadBalancer', selector: { app: name }, ports: [{ port: 80, protocol: 'TCP' }], ...(extra.spec ?? {}) },
+  };
+}
+
+function review(obj: Obj, operation: 'CREATE' | 'UPDATE' = 'CREATE', oldObject?: Obj, dryRun = false): AdmissionRequest {
+  return {
+    uid: `uid-${++counter}`,
+    kind: { group: '', version: 'v1', kind: 'Service' },
+    resource: { group: '', version: 'v1', resource: 'services' },
+    name: (obj.metadata.name as string | undefined) ?? '',
+    namespace: (obj.metadata.namespace as string | undefined) ?? 'default',
+    operation,
+    userInfo: { username: 'someone' },
+    object: obj,
+    ...(oldObject ? { oldObject } : {}),
+    dryRun,
+  };
+}
+
+/** Mutate then validate, as the API server does; the object as stored, and both verdicts. */
+async function admit(obj: Obj, operation: 'CREATE' | 'UPDATE' = 'CREATE', old?: Obj, dryRun = false): Promise<{ obj: Obj; mutated: AdmissionVerdict; validated: AdmissionVerdict }> {
+  const mutated = await admission.mutate(review(obj, operation, old, dryRun));
+  const after = (mutated.patch ? applyJsonPatch(structuredClone(obj), mutated.patch) : obj) as Obj;
+  const validated = await admission.validate(review(after, operation, old, dryRun));
+  return { obj: after, mutated, validated };
+}
+
+const assigned = (o: Obj) => o.metadata.annotations?.[ASSIGNMENT.ips];
+const poolOf = (o: Obj) => o.metadata.annotations?.[ASSIGNMENT.pool];
+const claims = async () => (await cluster.kube.list(RESOURCES.ipClaims)).items as IPClaim[];
+
+describe('Service admission', () => {
+  it('auto-assigns from the auto-assign pool, never from an autoAssign: false one', async () => {
+    const { obj, validated } = await admit(service('web'));
+    expect(validated.allowed).toBe(true);
+    expect(poolOf(obj)).toBe('sandbox');
+    expect(assigned(obj)).toBe('198.51.100.0');
+    expect((await claims()).find((c) => c.spec.ip === '198.51.100.0')?.spec.holders).toEqual([{ namespace: 'default', name: 'web' }]);
+  });
+
+  it('honours a specific IP (spec.loadBalancerIP and metallb.io/loadBalancerIPs)', async () => {
+    const a = await admit(service('specific', { spec: { loadBalancerIP: '198.51.100.5' } }));
+    expect(assigned(a.obj)).toBe('198.51.100.5');
+    expect(a.obj.spec).toMatchObject({ loadBalancerIP: '198.51.100.5' }); // the user's field stays
+    const b = await admit(service('specific2', { annotations: { 'metallb.io/loadBalancerIPs': '203.0.113.2' } }));
+    expect(b.validated.allowed).toBe(true);
+    expect(poolOf(b.obj)).toBe('production');
+  });
+
+  it('refuses an IP outside every pool with a clear reason', async () => {
+    const { validated } = await admit(service('outside', { spec: { loadBalancerIP: '10.9.9.9' } }));
+    expect(validated.allowed).toBe(false);
+    expect(validated.message).toMatch(/10\.9\.9\.9 is not in any address pool/);
+  });
+
+  it('refuses an IP already used, naming the holder', async () => {
+    await admit(service('first', { spec: { loadBalancerIP: '198.51.100.6' } }));
+    const { validated } = await admit(service('second', { spec: { loadBalancerIP: '198.51.100.6' } }));
+    expect(validated).toMatchObject({ allowed: false, code: 409 });
+    expect(validated.message).toMatch(/198\.51\.100\.6 is already in use by default\/first/);
+  });
+
+  it('the pool annotation picks the pool; an unknown pool is refused', async () => {
+    const { obj } = await admit(service('prod', { annotations: { 'metallb.io/address-pool': 'production' } }));
+    expect(poolOf(obj)).toBe('production');
+    const bad = await admit(service('nopool', { annotations: { 'metallb.io/address-pool': 'nope' } }));
+    expect(bad.validated.allowed).toBe(false);
+    expect(bad.validated.message).toMatch(/pool "nope" does not exist/);
+  });
+
+  it('production/sandbox: production only when asked, and a full pool is admitted with a warning', async () => {
+    for (let i = 0; i < 3; i++) await admit(service(`prod-${i}`, { annotations: { 'metallb.io/address-pool': 'production' } }));
+    const full = await admit(service('prod-full', { annotations: { 'metallb.io/address-pool': 'production' } }));
+    expect(full.validated.allowed).toBe(true);
+    expect(full.mutated.warnings?.[0]).toMatch(/pool "production" is full/);
+    expect(assigned(full.obj)).toBeUndefined();
+  });
+
+  it('a tenant cannot take an address of a pool that serves another namespace', async () => {
+    const theirs = await admit(service('steal', { namespace: 'tenant-b', spec: { loadBalancerIP: '192.0.2.3' } }));
+    expect(theirs.validated).toMatchObject({ allowed: false, code: 403 });
+    expect(theirs.validated.message).toMatch(/serves only namespaces tenant-a/);
+    const ours = await admit(service('mine', { namespace: 'tenant-a', spec: { loadBalancerIP: '192.0.2.3' } }));
+    expect(assigned(ours.obj)).toBe('192.0.2.3');
+  });
+
+  it('warns about deprecated annotations and rejects malformed ones', async () => {
+    const old = await admit(service('olds', { annotations: { 'metallb.universe.tf/address-pool': 'sandbox' } }));
+    expect(old.validated.warnings?.join()).toMatch(/metallb\.universe\.tf\/address-pool is deprecated/);
+    const bad = await admit(service('malformed', { annotations: { 'metallb.io/loadBalancerIPs': 'not-an-ip' } }));
+    expect(bad.validated.allowed).toBe(false);
+    expect(bad.validated.message).toMatch(/not-an-ip/);
+  });
+
+  it('is idempotent under reinvocation and keeps IPs on unrelated updates', async () => {
+    const first = await admit(service('stable'));
+    const again = await admission.mutate(review(first.obj));
+    expect(again.patch).toBeUndefined();
+    const relabelled = { ...first.obj, metadata: { ...first.obj.metadata, labels: { x: 'y' } } };
+    const upd = await admit(relabelled, 'UPDATE', first.obj);
+    expect(assigned(upd.obj)).toBe(assigned(first.obj));
+  });
+
+  it('a type change away from LoadBalancer releases the IP and strips the annotations', async () => {
+    const first = await admit(service('goes-away'));
+    const ip = assigned(first.obj);
+    const clusterIP = { ...first.obj, spec: { ...(first.obj.spec as object), type: 'ClusterIP' } };
+    const upd = await admit(clusterIP, 'UPDATE', first.obj);
+    expect(assigned(upd.obj)).toBeUndefined();
+    expect((await claims()).some((c) => c.spec.ip === ip)).toBe(false);
+  });
+
+  it('never trusts a user-written assignment without a claim', async () => {
+    const { obj } = await admit(service('liar', { annotations: { [ASSIGNMENT.ips]: '203.0.113.3', [ASSIGNMENT.pool]: 'production' } }));
+    expect(poolOf(obj)).toBe('sandbox');
+    expect(assigned(obj)).not.toBe('203.0.113.3');
+  });
+
+  it('dry run shows the answer and claims nothing', async () => {
+    const before = (await claims()).length;
+    const { obj } = await admit(service('dry'), 'CREATE', undefined, true);
+    expect(assigned(obj)).toBeDefined();
+    expect(await claims()).toHaveLength(before);
+  });
+
+  it('generateName: claims under a reservation, kept on reinvocation', async () => {
+    const { obj } = await admit(service('', { generateName: 'gen-' }));
+    const reservation = obj.metadata.annotations?.[ASSIGNMENT.reservation];
+    expect(reservation).toMatch(/^gen-\*/);
+    const again = await admission.mutate(review(obj));
+    expect(again.patch).toBeUndefined();
+    const c = (await claims()).find((x) => x.spec.ip === assigned(obj));
+    expect(c?.spec.holders).toEqual([{ namespace: 'default', name: reservation }]);
+    // Once named, the next admission hands the reservation's claim to the Service.
+    const named = { ...obj, metadata: { ...obj.metadata, name: 'gen-abcde', uid: 'u-1' } };
+    const upd = await admit(named, 'UPDATE', named);
+    expect(assigned(upd.obj)).toBe(assigned(obj));
+    expect(upd.obj.metadata.annotations?.[ASSIGNMENT.reservation]).toBeUndefined();
+    const bound = (await claims()).find((x) => x.spec.ip === assigned(obj));
+    expect(bound?.spec.holders).toEqual([{ namespace: 'default', name: 'gen-abcde', uid: 'u-1' }]);
+  });
+
+  it('ignores Services of another loadBalancerClass', async () => {
+    const { mutated } = await admit(service('other', { spec: { loadBalancerClass: 'example.com/other' } }));
+    expect(mutated.patch).toBeUndefined();
+  });
+});
