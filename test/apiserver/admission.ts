@@ -214,7 +214,9 @@ export class Admission {
   private selectorsMatch(w: Webhook, a: AdmissionAttributes): boolean {
     const objectSelector = labelSelectorFromObject(w.objectSelector);
     const labelsOf = (o: KubeObject | null): Record<string, string> | undefined => o?.metadata.labels;
-    if (objectSelector.length && !matchesLabels(objectSelector, labelsOf(a.object)) && !matchesLabels(objectSelector, labelsOf(a.oldObject))) return false;
+    // An absent object (no oldObject on create, no object on delete) never matches, as in the apiserver.
+    const objectMatches = (o: KubeObject | null): boolean => o !== null && matchesLabels(objectSelector, labelsOf(o));
+    if (objectSelector.length && !objectMatches(a.object) && !objectMatches(a.oldObject)) return false;
     const nsSelector = labelSelectorFromObject(w.namespaceSelector);
     if (nsSelector.length === 0) return true;
     if (a.type.group === '' && a.type.resource === 'namespaces') {
