@@ -1,0 +1,200 @@
+/**
+ * The RBAC, controller and webhook manifests: least privilege (no '*' anywhere), a hardened
+ * controller Deployment, webhook configurations scoped as the design says, and all of it
+ * accepted by the API server double (which also compiles the matchConditions' CEL).
+ */
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { startApiServer, type ApiServer, type KubeObject as ApiObject } from '../apiserver/index.js';
+import { isKubeObject, loadYaml, manifestsDir, yamlFilesUnder, type KubeObject } from './support.js';
+
+const objects: { file: string; obj: KubeObject }[] = yamlFilesUnder(manifestsDir)
+  .filter((f) => /^(rbac|controller|webhooks)\//.test(f))
+  .flatMap((file) => loadYaml(join(manifestsDir, file)).filter(isKubeObject).map((obj) => ({ file, obj })));
+
+const one = (kind: string, name: string): KubeObject => {
+  const found = objects.find((o) => o.obj.kind === kind && o.obj.metadata.name === name)?.obj;
+  if (!found) throw new Error(`no ${kind} ${name}`);
+  return found;
+};
+
+interface Rule {
+  apiGroups?: string[];
+  resources?: string[];
+  verbs?: string[];
+  resourceNames?: string[];
+  nonResourceURLs?: string[];
+}
+const rulesOf = (o: KubeObject): Rule[] => (o.rules as Rule[] | undefined) ?? [];
+
+/** Whether the role grants verb on group/resource (optionally for one name). */
+function grants(role: KubeObject, group: string, resource: string, verb: string, name?: string): boolean {
+  return rulesOf(role).some(
+    (r) => (r.apiGroups ?? []).includes(group) && (r.resources ?? []).includes(resource) && (r.verbs ?? []).includes(verb) && (!r.resourceNames || (name !== undefined && r.resourceNames.includes(name))),
+  );
+}
+
+describe('RBAC', () => {
+  const roles = objects.filter((o) => o.obj.kind === 'ClusterRole' || o.obj.kind === 'Role');
+
+  it('finds the roles (the checks below are not vacuous)', () => {
+    expect(roles.map((r) => `${r.obj.kind}/${r.obj.metadata.name}`).sort()).toEqual(['ClusterRole/metallb-agent', 'ClusterRole/metallb-controller', 'Role/agent', 'Role/controller']);
+  });
+
+  it('uses no wildcard in any rule', () => {
+    const wild: string[] = [];
+    for (const { file, obj } of roles)
+      rulesOf(obj).forEach((r, i) => {
+        for (const [field, values] of Object.entries(r) as [string, string[]][]) if (values.some((v) => v.includes('*'))) wild.push(`${file} ${obj.metadata.name} rules[${i}].${field}`);
+      });
+    expect(wild).toEqual([]);
+  });
+
+  it('gives the controller what it needs, Secrets and Leases only in its namespace', () => {
+    const cluster = one('ClusterRole', 'metallb-controller');
+    const local = one('Role', 'controller');
+    expect(local.metadata.namespace).toBe('metallb-system');
+    for (const v of ['get', 'list', 'watch', 'update', 'patch']) expect(grants(cluster, '', 'services', v)).toBe(true);
+    for (const v of ['update', 'patch']) expect(grants(cluster, '', 'services/status', v)).toBe(true);
+    for (const v of ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete']) expect(grants(cluster, 'metallb.io', 'ipclaims', v)).toBe(true);
+    expect(grants(cluster, '', 'events', 'create')).toBe(true);
+    expect(grants(cluster, 'admissionregistration.k8s.io', 'mutatingwebhookconfigurations', 'update', 'metallb-mutating')).toBe(true);
+    expect(grants(cluster, 'admissionregistration.k8s.io', 'mutatingwebhookconfigurations', 'update', 'someone-elses')).toBe(false);
+    expect(grants(cluster, 'admissionregistration.k8s.io', 'validatingwebhookconfigurations', 'patch', 'metallb-validating')).toBe(true);
+    expect(grants(cluster, '', 'secrets', 'get')).toBe(false);
+    expect(grants(local, '', 'secrets', 'create')).toBe(true);
+    expect(grants(local, 'coordination.k8s.io', 'leases', 'update')).toBe(true);
+    expect(grants(cluster, '', 'services', 'delete')).toBe(false);
+  });
+
+  it('lets the agent read and write only its status', () => {
+    const agent = one('ClusterRole', 'metallb-agent');
+    for (const res of ['services', 'nodes', 'namespaces']) expect(grants(agent, '', res, 'watch')).toBe(true);
+    expect(grants(agent, 'discovery.k8s.io', 'endpointslices', 'watch')).toBe(true);
+    expect(grants(agent, '', 'services', 'update')).toBe(false);
+    expect(grants(agent, 'metallb.io', 'ipclaims', 'create')).toBe(false);
+    expect(grants(agent, 'metallb.io', 'configurationstates/status', 'update')).toBe(true);
+  });
+
+  it('binds each role to the right ServiceAccount', () => {
+    for (const [kind, name, sa] of [
+      ['ClusterRoleBinding', 'metallb-controller', 'controller'],
+      ['RoleBinding', 'controller', 'controller'],
+      ['ClusterRoleBinding', 'metallb-agent', 'agent'],
+      ['RoleBinding', 'agent', 'agent'],
+    ] as const) {
+      const b = one(kind, name) as KubeObject & { subjects: { kind: string; name: string; namespace: string }[]; roleRef: { kind: string; name: string } };
+      expect(b.subjects).toEqual([{ kind: 'ServiceAccount', name: sa, namespace: 'metallb-system' }]);
+      expect(() => one(b.roleRef.kind, b.roleRef.name)).not.toThrow();
+      expect(() => one('ServiceAccount', sa)).not.toThrow();
+    }
+  });
+});
+
+describe('controller Deployment', () => {
+  const d = one('Deployment', 'controller') as unknown as Deployment;
+  const pod = d.spec?.template.spec;
+  const c = pod?.containers[0];
+
+  it('runs 2 replicas of the image as a hardened non-root container', () => {
+    expect(d.spec?.replicas).toBe(2);
+    expect(pod?.serviceAccountName).toBe('controller');
+    expect(c?.image).toBe('metallb-ts:latest');
+    expect(c?.command).toEqual(['node', 'dist/webhook/main.js']);
+    expect(pod?.securityContext?.runAsNonRoot).toBe(true);
+    expect(pod?.securityContext?.seccompProfile?.type).toBe('RuntimeDefault');
+    expect(c?.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(c?.resources?.requests).toBeDefined();
+    expect(c?.ports?.map((p) => p.containerPort).sort()).toEqual([7472, 9443]);
+  });
+
+  it('probes /readyz and /healthz over HTTPS on the webhook port', () => {
+    expect(c?.readinessProbe?.httpGet).toMatchObject({ path: '/readyz', port: 'webhook', scheme: 'HTTPS' });
+    expect(c?.livenessProbe?.httpGet).toMatchObject({ path: '/healthz', port: 'webhook', scheme: 'HTTPS' });
+  });
+
+  it('is selected by the webhook Service, port 443 -> 9443', () => {
+    const svc = one('Service', 'metallb-webhook-service') as KubeObject & { spec: { selector: Record<string, string>; ports: { port: number; targetPort: string }[] } };
+    expect(d.spec?.template.metadata?.labels).toMatchObject(svc.spec.selector);
+    expect(svc.spec.ports).toEqual([expect.objectContaining({ port: 443, targetPort: 'webhook' })]);
+  });
+
+  it('kubernetes-models rejects a broken Deployment (the schema check is not vacuous)', () => {
+    expect(() => new Deployment({ metadata: { name: 'x' }, spec: { template: {} } } as never).validate()).toThrow();
+  });
+});
+
+interface Webhook {
+  name: string;
+  failurePolicy: string;
+  sideEffects: string;
+  timeoutSeconds: number;
+  reinvocationPolicy?: string;
+  clientConfig: { service: { namespace: string; name: string; path: string; port: number } };
+  rules: { apiGroups: string[]; resources: string[]; operations: string[] }[];
+  namespaceSelector?: { matchExpressions: { key: string; operator: string; values: string[] }[] };
+  matchConditions?: { name: string; expression: string }[];
+}
+const hooks = (kind: string, name: string): Webhook[] => (one(kind, name) as unknown as { webhooks: Webhook[] }).webhooks;
+
+describe('webhook configurations', () => {
+  const mutating = hooks('MutatingWebhookConfiguration', 'metallb-mutating');
+  const validating = hooks('ValidatingWebhookConfiguration', 'metallb-validating');
+
+  it('call our Service on the paths the server serves', () => {
+    const paths = [...mutating, ...validating].map((w) => w.clientConfig.service);
+    for (const s of paths) expect(s).toMatchObject({ namespace: 'metallb-system', name: 'metallb-webhook-service', port: 443 });
+    expect(paths.map((s) => s.path).sort()).toEqual(['/mutate/services', '/validate/config', '/validate/config', '/validate/services']);
+  });
+
+  it('fail open for Services, outside kube-system and our namespace, only for LoadBalancers', () => {
+    const services = [...mutating, ...validating].filter((w) => w.rules.some((r) => r.resources.includes('services')));
+    expect(services).toHaveLength(2);
+    for (const w of services) {
+      expect(w.failurePolicy).toBe('Ignore');
+      expect(w.sideEffects).toBe('NoneOnDryRun');
+      expect(w.timeoutSeconds).toBe(5);
+      expect(w.namespaceSelector?.matchExpressions).toEqual([{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'metallb-system'] }]);
+      expect(w.matchConditions?.[0]?.expression).toContain("object.spec.type == 'LoadBalancer'");
+    }
+    expect(mutating[0]?.reinvocationPolicy).toBe('IfNeeded');
+    expect(mutating[0]?.rules[0]?.operations).toEqual(['CREATE', 'UPDATE']);
+  });
+
+  it('fail closed for every configuration kind and the ConfigMap', () => {
+    const config = validating.filter((w) => w.clientConfig.service.path === '/validate/config');
+    for (const w of config) {
+      expect(w.failurePolicy).toBe('Fail');
+      expect(w.rules[0]?.operations).toEqual(['CREATE', 'UPDATE', 'DELETE']);
+    }
+    const kinds = config.flatMap((w) => w.rules.flatMap((r) => r.resources)).sort();
+    expect(kinds).toEqual(['bfdprofiles', 'bgpadvertisements', 'bgppeers', 'communities', 'configmaps', 'ipaddresspools', 'l2advertisements']);
+  });
+});
+
+describe('installed into the API server double', () => {
+  let api: ApiServer;
+  beforeAll(async () => {
+    api = await startApiServer();
+  });
+  afterAll(() => api.stop());
+
+  it('accepts every object, and the webhooks match only what they should', async () => {
+    const ns = loadYaml(join(manifestsDir, 'namespace.yaml')).filter(isKubeObject);
+    for (const o of [...ns, ...objects.map((x) => x.obj)]) await api.store.create(structuredClone(o) as unknown as ApiObject);
+    expect(api.store.get('apps/v1', 'Deployment', 'controller', 'metallb-system')).toBeDefined();
+    expect(api.store.get('admissionregistration.k8s.io/v1', 'ValidatingWebhookConfiguration', 'metallb-validating')).toBeDefined();
+    // Nothing serves the webhooks here, so every call fails: failurePolicy and scoping decide.
+    const kc = new KubeConfig();
+    kc.loadFromFile(api.kubeconfigPath);
+    const core = kc.makeApiClient(CoreV1Api);
+    const lb = await core.createNamespacedService({ namespace: 'default', body: { metadata: { name: 'lb' }, spec: { type: 'LoadBalancer', ports: [{ port: 80 }] } } });
+    expect(lb.metadata?.name).toBe('lb'); // Services: Ignore
+    await core.createNamespacedConfigMap({ namespace: 'metallb-system', body: { metadata: { name: 'other' }, data: {} } }); // not "config": no call
+    await expect(core.createNamespacedConfigMap({ namespace: 'metallb-system', body: { metadata: { name: 'config' }, data: { config: '' } } })).rejects.toThrow(
+      /failed calling webhook .*validate.configmap.metallb.io/,
+    ); // configuration: Fail
+    await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'config' }, data: {} } }); // other namespace: no call
+  });
+});
