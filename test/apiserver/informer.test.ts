@@ -2,7 +2,7 @@
  * client-node informers (list + watch) against the double: they must stay in sync through a
  * burst of changes and recover (relist) after the double forces 410 Gone.
  */
-import { CoreV1Api, makeInformer, type Informer, type V1ConfigMap, type KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api, makeInformer, type Informer, type KubernetesObject, type ObjectCache, type V1ConfigMap } from '@kubernetes/client-node';
 import { startApiServer, type ApiServer } from './index.js';
 import { eventually, kubeConfigFor } from './testing.js';
 
@@ -21,13 +21,13 @@ afterAll(async () => {
 });
 
 /** name -> resourceVersion, as the informer's cache sees it and as the server has it. */
-function cacheState(informer: Informer<V1ConfigMap>): Map<string, string> {
+function cacheState(informer: Informer<V1ConfigMap> & ObjectCache<V1ConfigMap>): Map<string, string> {
   return new Map(informer.list(NS).map((o: KubernetesObject) => [o.metadata?.name ?? '', o.metadata?.resourceVersion ?? '']));
 }
 function serverState(): Map<string, string> {
   return new Map(api.store.list('v1', 'ConfigMap', { namespace: NS }).map((o) => [o.metadata.name ?? '', o.metadata.resourceVersion ?? '']));
 }
-function inSync(informer: Informer<V1ConfigMap>): boolean {
+function inSync(informer: Informer<V1ConfigMap> & ObjectCache<V1ConfigMap>): boolean {
   const a = cacheState(informer);
   const b = serverState();
   return a.size === b.size && [...b].every(([k, v]) => a.get(k) === v);

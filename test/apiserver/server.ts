@@ -20,6 +20,7 @@ import {
   unsupportedMediaType,
 } from './errors.js';
 import { isObject, type KubeObject } from './object.js';
+import { decodeProtobufObject, PROTOBUF } from './protobuf.js';
 import type { ResourceRegistry, ResourceType } from './resources.js';
 import { type DeleteOptions, type ListOptions, type RequestContext, type Rest } from './rest.js';
 import { partialMetadata, toTable, type IncludeObject } from './tables.js';
@@ -103,7 +104,7 @@ function mediaType(req: IncomingMessage): string {
   return (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim().toLowerCase() ?? '';
 }
 
-/** Decodes a JSON or YAML body; protobuf and the like are a 415. */
+/** Decodes a JSON, YAML or (for the kinds kubectl sends that way) protobuf body; others are a 415. */
 async function decodeBody(req: IncomingMessage, allowEmpty = false): Promise<unknown> {
   const raw = await readBody(req);
   if (raw.length === 0) {
@@ -111,6 +112,14 @@ async function decodeBody(req: IncomingMessage, allowEmpty = false): Promise<unk
     throw badRequest('the request body is empty');
   }
   const type = mediaType(req);
+  if (type === PROTOBUF) {
+    try {
+      return decodeProtobufObject(raw);
+    } catch (e) {
+      if (e instanceof ApiError) throw e;
+      throw badRequest(`the body of the request could not be decoded: ${(e as Error).message}`);
+    }
+  }
   const text = raw.toString('utf8');
   try {
     if (type === 'application/yaml' || type === 'application/apply-patch+yaml') return parseYaml(text) as unknown;

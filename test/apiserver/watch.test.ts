@@ -28,7 +28,7 @@ interface Recorded {
 }
 
 /** Starts a watch and records its events until it ends. */
-async function record(path: string, params: Record<string, unknown>): Promise<Recorded> {
+async function record(path: string, params: Record<string, string | number | boolean | undefined>): Promise<Recorded> {
   const events: Recorded['events'] = [];
   let finished: (err: unknown) => void = () => undefined;
   const done = new Promise((resolve) => (finished = resolve));
