@@ -12,8 +12,11 @@ import {
   setHeaderOptions,
   type V1Service,
 } from '@kubernetes/client-node';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startApiServer, type ApiServer } from './index.js';
-import { eventually, kubeConfigFor, rawRequest, statusOf } from './testing.js';
+import { eventually, kubeConfigFor, kubectl, rawRequest, statusOf } from './testing.js';
 
 let api: ApiServer;
 let core: CoreV1Api;
@@ -555,5 +558,30 @@ describe('the test store', () => {
     expect(api.store.list('v1', 'Service', { namespace: ns }).map((s) => s.metadata.name)).toEqual(['direct']);
     await api.store.delete('v1', 'Service', 'direct', ns);
     expect(api.store.get('v1', 'Service', 'direct', ns)).toBeUndefined();
+  });
+});
+
+describe('plain HTTP', () => {
+  it('serves without TLS, with a kubeconfig in the given directory that client-node and kubectl use', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'apiserver-http-'));
+    const plain = await startApiServer({ tls: false, dir });
+    try {
+      expect(plain.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(plain.caPem).toBeUndefined();
+      const kubeconfig = await readFile(join(dir, 'kubeconfig'), 'utf8');
+      expect(kubeconfig).toContain(`server: ${plain.url}`);
+      expect(kubeconfig).not.toContain('certificate-authority-data');
+      const client = kubeConfigFor(plain).makeApiClient(CoreV1Api);
+      expect((await client.listNamespace()).items.map((n) => n.metadata?.name)).toEqual(['default', 'kube-node-lease', 'kube-public', 'kube-system']);
+      const got = await kubectl(plain, ['get', 'svc', 'kubernetes', '-o', 'jsonpath={.spec.clusterIP}']);
+      expect(got).toMatchObject({ code: 0, stdout: '198.51.100.1' });
+      const wrongToken = await rawRequest(plain, 'GET', '/api/v1/namespaces', { anonymous: true, headers: { Authorization: 'Bearer wrong' } });
+      expect(wrongToken.status).toBe(401);
+    } finally {
+      await plain.stop();
+    }
+    // A directory the caller gave is the caller's: it stays.
+    await expect(stat(join(dir, 'kubeconfig'))).resolves.toBeDefined();
+    await rm(dir, { recursive: true, force: true });
   });
 });

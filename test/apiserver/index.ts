@@ -40,7 +40,10 @@ export { createCertificateAuthority, issueCertificate, loopbackServingCertificat
 
 /** Options of startApiServer. */
 export interface ApiServerOptions {
-  /** Serve HTTPS (default) or plain HTTP. */
+  /**
+   * Serve HTTPS (default) or plain HTTP. Over HTTP, requests without credentials are let in as
+   * the admin (kubectl sends no bearer token over http); a wrong token is still a 401.
+   */
   tls?: boolean;
   /** Where the kubeconfig and CA certificate go (default: a new temporary directory, removed on stop). */
   dir?: string;
@@ -144,7 +147,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
 
   const watches = new WatchHub(store, options.bookmarkIntervalMs ?? 1000);
   let address = '';
-  const routerOptions = { registry, rest, watches, token, user: ADMIN_USER, serverAddress: () => address, ...(options.log ? { log: options.log } : {}) };
+  const routerOptions = { registry, rest, watches, token, allowAnonymous: !tls, user: ADMIN_USER, serverAddress: () => address, ...(options.log ? { log: options.log } : {}) };
   const router = new Router(routerOptions);
   let caPem: string | undefined;
   let server: Server;

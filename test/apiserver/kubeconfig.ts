@@ -19,8 +19,10 @@ export interface KubeconfigSpec {
 /** The kubeconfig as YAML. */
 export function kubeconfigYaml(spec: KubeconfigSpec): string {
   const name = spec.name ?? 'metallb-ts-double';
-  const cluster: Record<string, string> = { server: spec.server };
+  const cluster: Record<string, string | boolean> = { server: spec.server };
   if (spec.caPem) cluster['certificate-authority-data'] = Buffer.from(spec.caPem).toString('base64');
+  // client-node refuses a plain-HTTP server unless the cluster says insecure-skip-tls-verify.
+  else if (spec.server.startsWith('http://')) cluster['insecure-skip-tls-verify'] = true;
   return stringify({
     apiVersion: 'v1',
     kind: 'Config',

@@ -36,6 +36,11 @@ export interface RouterOptions {
   watches: WatchHub;
   /** The bearer token clients must present. */
   token: string;
+  /**
+   * Let requests without any Authorization header through as the admin, like the insecure port
+   * of old apiservers. For plain HTTP: kubectl never sends a bearer token over http.
+   */
+  allowAnonymous?: boolean;
   /** Who a request with the token is. */
   user: UserInfo;
   /** host:port, for /api's serverAddressByClientCIDRs. */
@@ -222,7 +227,8 @@ export class Router {
   }
 
   private authenticate(req: IncomingMessage): void {
-    const header = req.headers.authorization ?? '';
+    const header = req.headers.authorization;
+    if (header === undefined && this.o.allowAnonymous) return;
     if (header !== `Bearer ${this.o.token}`) throw unauthorized();
   }
 

@@ -277,18 +277,21 @@ const eventTable: TableConvertor = {
   cells: (o, now) => {
     const involved = rec(o.involvedObject);
     const source = rec(o.source);
-    const last = str(o.lastTimestamp) || str(o.eventTime) || str(o.metadata.creationTimestamp);
-    const first = str(o.firstTimestamp) || str(o.eventTime) || str(o.metadata.creationTimestamp);
+    const series = isObject(o.series) ? o.series : undefined;
+    // printEvent: first from firstTimestamp or eventTime; last from the series, lastTimestamp, or first.
+    const firstAge = age(str(o.firstTimestamp) || str(o.eventTime), now);
+    const lastAge = series ? age(series.lastObservedTime, now) : o.lastTimestamp ? age(o.lastTimestamp, now) : firstAge;
+    const count = series ? series.count : typeof o.count === 'number' && o.count > 0 ? o.count : 1;
     return [
-      age(last, now),
+      lastAge,
       str(o.type),
       str(o.reason),
       `${str(involved.kind).toLowerCase()}/${str(involved.name)}`,
       str(involved.fieldPath),
       [str(source.component) || str(o.reportingComponent), str(source.host)].filter(Boolean).join(', '),
       str(o.message).trim(),
-      age(first, now),
-      String(typeof o.count === 'number' ? o.count : 1),
+      firstAge,
+      String(count),
       o.metadata.name,
     ];
   },
