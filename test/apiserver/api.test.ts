@@ -384,6 +384,27 @@ describe('deletion', () => {
     await expect(core.readNamespacedConfigMap({ name: 'orphan', namespace: ns })).resolves.toBeDefined();
   });
 
+  it('deletes dependents first under Foreground propagation', async () => {
+    const ns = await namespace();
+    const owner = await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'owner' } } });
+    const ref = { apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata?.uid ?? '', blockOwnerDeletion: true };
+    // The dependent's own finalizer keeps it (and so the owner) around until we release it.
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'dep', ownerReferences: [ref], finalizers: ['example.com/keep'] } } });
+    await core.deleteNamespacedConfigMap({ name: 'owner', namespace: ns, propagationPolicy: 'Foreground' });
+    await eventually(async () => (await core.readNamespacedConfigMap({ name: 'dep', namespace: ns })).metadata?.deletionTimestamp !== undefined);
+    const waiting = await core.readNamespacedConfigMap({ name: 'owner', namespace: ns });
+    expect(waiting.metadata).toMatchObject({ deletionTimestamp: expect.anything(), finalizers: ['foregroundDeletion'] });
+    await core.patchNamespacedConfigMap({ name: 'dep', namespace: ns, body: { metadata: { finalizers: null } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await eventually(async () => (await core.listNamespacedConfigMap({ namespace: ns })).items.length === 0, 5000, 'the owner to go once its dependent is gone');
+  });
+
+  it('deletes collections by selector', async () => {
+    const ns = await namespace();
+    for (const [name, app] of [['a', 'x'], ['b', 'x'], ['c', 'y']]) await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name, labels: { app: app as string } } } });
+    await core.deleteCollectionNamespacedConfigMap({ namespace: ns, labelSelector: 'app=x' });
+    expect((await core.listNamespacedConfigMap({ namespace: ns })).items.map((c) => c.metadata?.name)).toEqual(['c']);
+  });
+
   it('never lets a namespaced owner collect a cluster-scoped dependent, and says so in an event', async () => {
     const ns = await namespace();
     const owner = await core.createNamespacedService({ namespace: ns, body: lbService('owner') });
