@@ -93,7 +93,18 @@ describe('discovery and authentication', () => {
     expect(legacy.json).toMatchObject({ kind: 'APIVersions', versions: ['v1'] });
   });
 
-  it('says 404 for the OpenAPI documents and unknown resources', async () => {
+  it('serves an OpenAPI v3 stub with the operations kubectl checks, and no v2', async () => {
+    const root = (await rawRequest(api, 'GET', '/openapi/v3')).json as { paths: Record<string, { serverRelativeURL: string }> };
+    const core = root.paths['api/v1']?.serverRelativeURL ?? '';
+    expect(core).toMatch(/^\/openapi\/v3\/api\/v1\?hash=[0-9A-F]+$/);
+    const doc = (await rawRequest(api, 'GET', core)).json as { paths: Record<string, { patch?: { 'x-kubernetes-group-version-kind': unknown; parameters: { name: string }[] } }> };
+    const patch = doc.paths['/api/v1/namespaces/{namespace}/services/{name}']?.patch;
+    expect(patch?.['x-kubernetes-group-version-kind']).toEqual({ group: '', version: 'v1', kind: 'Service' });
+    expect(patch?.parameters.map((p) => p.name)).toContain('fieldValidation');
+    expect(root.paths['apis/coordination.k8s.io/v1']).toBeDefined();
+  });
+
+  it('says 404 for OpenAPI v2 and unknown resources', async () => {
     expect((await rawRequest(api, 'GET', '/openapi/v2')).status).toBe(404);
     expect((await rawRequest(api, 'GET', '/apis/example.com/v1/widgets')).status).toBe(404);
     expect((await rawRequest(api, 'GET', '/api/v1/namespaces/default/nosuchthings')).status).toBe(404);

@@ -104,3 +104,43 @@ export function aggregatedDiscovery(registry: ResourceRegistry, legacy: boolean,
     })),
   };
 }
+
+/** `api/v1` or `apis/G/V`: how OpenAPI v3 names a group version. */
+function openApiPathOf(group: string, version: string): string {
+  return group ? `apis/${group}/${version}` : `api/${version}`;
+}
+
+/**
+ * A minimal OpenAPI v3 document for one group version: for each resource, its create (POST)
+ * and PATCH operations with `x-kubernetes-group-version-kind` and the query parameters, no
+ * schemas. That is what kubectl's field-validation check reads, so `kubectl apply` and
+ * `kubectl create -f` work without `--validate=false` (validation then happens here, with
+ * `fieldValidation=Strict`). Without request bodies, kubectl computes apply patches from its
+ * built-in types, as it does against a server without OpenAPI.
+ */
+export function openApiV3GroupVersion(registry: ResourceRegistry, group: string, version: string): Record<string, unknown> | undefined {
+  const types = registry.inGroupVersion(group, version);
+  if (types.length === 0) return undefined;
+  const query = (name: string): Record<string, unknown> => ({ name, in: 'query', schema: { type: 'string', uniqueItems: true } });
+  const parameters = [query('dryRun'), query('fieldManager'), query('fieldValidation')];
+  const paths: Record<string, unknown> = {};
+  for (const t of types) {
+    const base = `/${openApiPathOf(group, version)}${t.namespaced ? '/namespaces/{namespace}' : ''}/${t.resource}`;
+    const gvk = { group, version, kind: t.kind };
+    paths[base] = { post: { operationId: `create${t.kind}`, 'x-kubernetes-action': 'post', 'x-kubernetes-group-version-kind': gvk, parameters } };
+    paths[`${base}/{name}`] = { patch: { operationId: `patch${t.kind}`, 'x-kubernetes-action': 'patch', 'x-kubernetes-group-version-kind': gvk, parameters } };
+  }
+  return { openapi: '3.0.0', info: { title: 'Kubernetes', version: SERVER_VERSION.gitVersion }, paths, components: { schemas: {} } };
+}
+
+/** `/openapi/v3`: the served group versions and where their documents are, with a content hash. */
+export function openApiV3Root(registry: ResourceRegistry, hashOf: (doc: unknown) => string): Record<string, unknown> {
+  const paths: Record<string, unknown> = {};
+  for (const g of registry.groups()) {
+    for (const v of g.versions) {
+      const path = openApiPathOf(g.name, v);
+      paths[path] = { serverRelativeURL: `/openapi/v3/${path}?hash=${hashOf(openApiV3GroupVersion(registry, g.name, v))}` };
+    }
+  }
+  return { paths };
+}

@@ -202,6 +202,15 @@ describe('kubectl', () => {
     expect(await ok(['delete', 'ipaddresspool', 'default', '-n', 'demo'])).toBe('ipaddresspool.metallb.io "default" deleted\n');
   });
 
+  it('works without --validate=false: validation happens on the server (fieldValidation=Strict)', async () => {
+    const cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: strict, namespace: demo}\ndata: {a: "1"}\n';
+    expect(await ok(['apply', '-f', '-'], cm)).toBe('configmap/strict created\n');
+    expect(await ok(['apply', '-f', '-'], cm.replace('"1"', '"2"'))).toBe('configmap/strict configured\n');
+    const typo = await kubectl(api, ['create', '-f', '-'], pool(['192.0.2.0/24']).replace('metadata:\n  name: default', 'metadata:\n  name: typo').replace('spec:\n', 'spec:\n  autoAsign: false\n'));
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain('IPAddressPool in version "v1beta1" cannot be handled as a IPAddressPool: strict decoding error: unknown field "spec.autoAsign"');
+  });
+
   it('deletes a Service and waits until it is gone', async () => {
     expect(await ok(['delete', 'svc', 'web', '-n', 'demo'])).toBe('service "web" deleted\n');
     expect((await kubectl(api, ['get', 'svc', 'web', '-n', 'demo'])).code).toBe(1);

@@ -262,7 +262,7 @@ export class Rest {
     const stored = t.fromVersion(obj);
     const dropped = t.strategy.defaults?.(stored) ?? [];
     if (dropped.length && ctx.fieldValidation === 'Strict') {
-      throw badRequest(`strict decoding error: ${dropped.map((p) => `unknown field "${p}"`).join(', ')}`);
+      throw badRequest(`${t.kind} in version "${t.version}" cannot be handled as a ${t.kind}: strict decoding error: ${dropped.map((p) => `unknown field "${p}"`).join(', ')}`);
     }
     if (ctx.fieldValidation === 'Warn') for (const p of dropped) ctx.warnings.push(`unknown field "${p}"`);
     return t.toVersion(stored);

@@ -5,10 +5,11 @@
  * Warning headers and Status errors. Everything behind the routing is in rest.ts, watch.ts,
  * discovery.ts and tables.ts.
  */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseYaml } from 'yaml';
 import type { UserInfo } from './admission.js';
-import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, SERVER_VERSION } from './discovery.js';
+import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, openApiV3GroupVersion, openApiV3Root, SERVER_VERSION } from './discovery.js';
 import {
   ApiError,
   badRequest,
@@ -255,6 +256,7 @@ export class Router {
       }
       return this.send(res, 200, path === '/api' ? apiVersions(this.o.serverAddress()) : apiGroupList(this.o.registry), []);
     }
+    if (path === '/openapi/v3' || path.startsWith('/openapi/v3/')) return this.openApi(res, path);
     const parsed = parseResourcePath(path);
     if (parsed === undefined) throw resourceNotFound();
     if (parsed === 'groupVersion') {
@@ -276,6 +278,17 @@ export class Router {
     const sub = parsed.subresource;
     if (sub && !(sub === 'status' && type.statusSubresource) && !(sub === 'finalize' && type.storage === 'namespaces')) throw resourceNotFound();
     await this.resource(req, res, url.searchParams, type, parsed);
+  }
+
+  /** The OpenAPI v3 stub (see discovery.ts); v2 stays a 404. */
+  private openApi(res: ServerResponse, path: string): void {
+    const hash = (doc: unknown): string => createHash('sha512').update(JSON.stringify(doc)).digest('hex').slice(0, 64).toUpperCase();
+    if (path === '/openapi/v3') return this.send(res, 200, openApiV3Root(this.o.registry, hash), []);
+    const rest = path.slice('/openapi/v3/'.length).split('/');
+    const [group, version] = rest[0] === 'api' ? ['', rest[1] ?? ''] : rest[0] === 'apis' ? [rest[1] ?? '', rest[2] ?? ''] : ['', ''];
+    const doc = version ? openApiV3GroupVersion(this.o.registry, group, version) : undefined;
+    if (!doc) throw resourceNotFound();
+    return this.send(res, 200, doc, []);
   }
 
   private context(q: URLSearchParams, warnings: string[], options: Record<string, unknown>): RequestContext {
