@@ -8,6 +8,7 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   EventsV1Api,
+  KubernetesObjectApi,
   PatchStrategy,
   setHeaderOptions,
   type V1Service,
@@ -576,6 +577,27 @@ describe('custom resources', () => {
     expect(del.status).toBe(200);
     await eventually(async () => (await rawRequest(api, 'GET', `/apis/example.metallb.io/v1/namespaces/${ns}/gadgets`)).status === 404);
     expect(api.store.raw.list('gadgets.example.metallb.io')).toEqual([]);
+  });
+});
+
+describe('the generic KubernetesObjectApi', () => {
+  // Uses the Widget CRD installed by the custom resource tests above.
+  it('finds resources through discovery and works on built-in and custom objects', async () => {
+    const ns = await namespace();
+    const objects = KubernetesObjectApi.makeApiClient(kubeConfigFor(api));
+    const svc = await objects.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'generic', namespace: ns }, spec: { type: 'LoadBalancer', ports: [{ port: 80 }] } } as V1Service);
+    expect(svc.metadata?.uid).toBeDefined();
+    const patched = await objects.patch({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'generic', namespace: ns, labels: { a: 'b' } } });
+    expect(patched.metadata?.labels).toEqual({ a: 'b' });
+    const w = { apiVersion: 'example.metallb.io/v1', kind: 'Widget', metadata: { name: 'g', namespace: ns }, spec: { size: 2 } };
+    await objects.create(w);
+    const read = (await objects.read({ apiVersion: 'example.metallb.io/v1', kind: 'Widget', metadata: { name: 'g', namespace: ns } })) as unknown as { spec: { size: number } };
+    expect(read.spec.size).toBe(2);
+    const merged = (await objects.patch({ ...w, spec: { size: 4 } }, undefined, undefined, undefined, undefined, PatchStrategy.MergePatch)) as unknown as { spec: { size: number } };
+    expect(merged.spec.size).toBe(4);
+    const listed = await objects.list('example.metallb.io/v1', 'Widget', ns);
+    expect(listed.items.map((i) => i.metadata?.name)).toEqual(['g']);
+    await objects.delete({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'generic', namespace: ns } });
   });
 });
 

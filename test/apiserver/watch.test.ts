@@ -119,6 +119,13 @@ describe('watch', () => {
     expect(w.events).toEqual([{ type: 'ERROR', object: expect.objectContaining({ kind: 'Status', code: 410, reason: 'Expired', message: expect.stringContaining('too old resource version') }) }]);
   });
 
+  it('answers a resourceVersion from the future (an earlier server) with 410 too', async () => {
+    const ns = await namespace();
+    const w = await record(`/api/v1/namespaces/${ns}/configmaps`, { resourceVersion: '99999999' });
+    await w.done;
+    expect(w.events).toEqual([{ type: 'ERROR', object: expect.objectContaining({ code: 410 }) }]);
+  });
+
   it('ends open watches with 410 Gone when forced', async () => {
     const ns = await namespace();
     const w = await record(`/api/v1/namespaces/${ns}/configmaps`, {});
