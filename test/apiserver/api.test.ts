@@ -248,6 +248,9 @@ describe('Services', () => {
     await core.createNamespacedService({ namespace: ns, body: lbService('web') });
     const rvBefore = (await core.readNamespacedService({ name: 'web', namespace: ns })).metadata?.resourceVersion;
     await core.patchNamespacedService({ name: 'web', namespace: ns, body: { metadata: { labels: { x: 'y' } } }, dryRun: 'All' }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    const current = await core.readNamespacedService({ name: 'web', namespace: ns });
+    const replaced = await core.replaceNamespacedService({ name: 'web', namespace: ns, body: { ...current, metadata: { ...current.metadata, labels: { replaced: 'yes' } } }, dryRun: 'All' });
+    expect(replaced.metadata?.labels).toEqual({ replaced: 'yes' });
     await core.deleteNamespacedService({ name: 'web', namespace: ns, dryRun: 'All' });
     const after = await core.readNamespacedService({ name: 'web', namespace: ns });
     expect(after.metadata?.resourceVersion).toBe(rvBefore);
