@@ -10,7 +10,7 @@ import type { Pool } from '../config/types.js';
 import { formatIP, isBuggyIP, rangeSize, type Family, type IP, type IPRange } from '../ip/index.js';
 import { type Failure, type Request, serviceKey } from './request.js';
 import { RunSet } from './runs.js';
-import { matches } from './selector.js';
+import { selectorMatches as matches } from '../config/selector.js';
 
 /** What one Service holds. */
 export interface Claim {

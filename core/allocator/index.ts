@@ -11,4 +11,3 @@ export { newRequest, serviceKey } from './request.js';
 export type { Failure, FailureCode, IPFamilyPolicy, Request, ServicePort, TrafficPolicy } from './request.js';
 export { ANNOTATIONS, serviceToRequest } from './service.js';
 export type { DeprecatedAnnotation, ServiceRequest, ServiceShape } from './service.js';
-export { matches } from './selector.js';
