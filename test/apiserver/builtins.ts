@@ -287,8 +287,14 @@ const endpointSliceStrategy: Strategy = {
   },
 };
 
-function workloadStrategy(): Strategy {
+function workloadStrategy(kind: 'Deployment' | 'DaemonSet'): Strategy {
   return {
+    defaults(o) {
+      const spec = rec(o.spec);
+      o.spec = spec;
+      if (kind === 'Deployment') spec.replicas ??= 1;
+      spec.revisionHistoryLimit ??= 10;
+    },
     prepareForCreate(o) {
       o.status = {};
     },
@@ -353,8 +359,8 @@ export function builtinTypes(serviceStrategy: ServiceStrategy, extraStrategies: 
     define({ group: 'events.k8s.io', resource: 'events', kind: 'Event', namespaced: true, shortNames: ['ev'], storage: 'events', allowCreateOnUpdate: true, strategy: newEventStrategy, conversion: eventsV1Conversion, fields: eventFields, fieldAlias: EVENTS_V1_FIELD_ALIAS, table: BUILTIN_TABLES.events }),
     define({ group: 'discovery.k8s.io', resource: 'endpointslices', kind: 'EndpointSlice', namespaced: true, strategy: endpointSliceStrategy }),
     define({ group: 'coordination.k8s.io', resource: 'leases', kind: 'Lease', namespaced: true, allowCreateOnUpdate: true }),
-    define({ group: 'apps', resource: 'deployments', kind: 'Deployment', namespaced: true, shortNames: ['deploy'], categories: ['all'], status: true, tracksGeneration: true, strategy: workloadStrategy(), patchMeta: { ...podSpecMeta('spec.template.spec.'), ...CONDITIONS } }),
-    define({ group: 'apps', resource: 'daemonsets', kind: 'DaemonSet', namespaced: true, shortNames: ['ds'], categories: ['all'], status: true, tracksGeneration: true, strategy: workloadStrategy(), patchMeta: { ...podSpecMeta('spec.template.spec.'), ...CONDITIONS } }),
+    define({ group: 'apps', resource: 'deployments', kind: 'Deployment', namespaced: true, shortNames: ['deploy'], categories: ['all'], status: true, tracksGeneration: true, strategy: workloadStrategy('Deployment'), patchMeta: { ...podSpecMeta('spec.template.spec.'), ...CONDITIONS } }),
+    define({ group: 'apps', resource: 'daemonsets', kind: 'DaemonSet', namespaced: true, shortNames: ['ds'], categories: ['all'], status: true, tracksGeneration: true, strategy: workloadStrategy('DaemonSet'), patchMeta: { ...podSpecMeta('spec.template.spec.'), ...CONDITIONS } }),
     define({ group: 'rbac.authorization.k8s.io', resource: 'roles', kind: 'Role', namespaced: true, nameRule: 'pathSegment' }),
     define({ group: 'rbac.authorization.k8s.io', resource: 'rolebindings', kind: 'RoleBinding', namespaced: true, nameRule: 'pathSegment' }),
     define({ group: 'rbac.authorization.k8s.io', resource: 'clusterroles', kind: 'ClusterRole', namespaced: false, nameRule: 'pathSegment' }),

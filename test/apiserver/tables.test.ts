@@ -78,3 +78,14 @@ describe('custom resource columns', () => {
     expect(customResourceTable([]).columns.map((c) => c.name)).toEqual(['Name', 'Age']);
   });
 });
+
+describe('workload printers', () => {
+  it('prints a Deployment as kubectl does', () => {
+    const d: KubeObject = {
+      metadata: { name: 'controller', creationTimestamp: minutesAgo(2) },
+      spec: { replicas: 2, selector: { matchLabels: { app: 'metallb' } }, template: { spec: { containers: [{ name: 'controller', image: 'metallb-ts:dev' }] } } },
+      status: { readyReplicas: 1, updatedReplicas: 2, availableReplicas: 1 },
+    };
+    expect(BUILTIN_TABLES['deployments.apps']?.cells(d, now)).toEqual(['controller', '1/2', 2, 1, '120s', 'controller', 'metallb-ts:dev', 'app=metallb']);
+  });
+});

@@ -307,6 +307,52 @@ const webhookConfigurationTable: TableConvertor = {
   cells: (o, now) => [o.metadata.name, arr(o.webhooks).length, age(o.metadata.creationTimestamp, now)],
 };
 
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : 0;
+}
+
+function podTemplateColumns(o: KubeObject): [string, string] {
+  const containers = arr(rec(rec(rec(o.spec).template).spec).containers).map(rec);
+  return [containers.map((c) => str(c.name)).join(','), containers.map((c) => str(c.image)).join(',')];
+}
+
+function selectorString(sel: unknown): string {
+  const s = rec(sel);
+  const parts = Object.entries(rec(s.matchLabels)).map(([k, v]) => `${k}=${str(v)}`);
+  for (const e of arr(s.matchExpressions).map(rec)) parts.push(`${str(e.key)} ${str(e.operator).toLowerCase()} (${arr(e.values).map(str).join(',')})`);
+  return parts.length ? parts.join(',') : '<none>';
+}
+
+const deploymentTable: TableConvertor = {
+  columns: [NAME_COLUMN, col('Ready'), col('Up-to-date', 'integer'), col('Available', 'integer'), AGE_COLUMN, col('Containers', 'string', 1), col('Images', 'string', 1), col('Selector', 'string', 1)],
+  cells: (o, now) => {
+    const status = rec(o.status);
+    const [containers, images] = podTemplateColumns(o);
+    return [o.metadata.name, `${num(status.readyReplicas)}/${num(rec(o.spec).replicas)}`, num(status.updatedReplicas), num(status.availableReplicas), age(o.metadata.creationTimestamp, now), containers, images, selectorString(rec(o.spec).selector)];
+  },
+};
+
+const daemonSetTable: TableConvertor = {
+  columns: [NAME_COLUMN, col('Desired', 'integer'), col('Current', 'integer'), col('Ready', 'integer'), col('Up-to-date', 'integer'), col('Available', 'integer'), col('Node Selector'), AGE_COLUMN, col('Containers', 'string', 1), col('Images', 'string', 1), col('Selector', 'string', 1)],
+  cells: (o, now) => {
+    const status = rec(o.status);
+    const [containers, images] = podTemplateColumns(o);
+    return [
+      o.metadata.name,
+      num(status.desiredNumberScheduled),
+      num(status.currentNumberScheduled),
+      num(status.numberReady),
+      num(status.updatedNumberScheduled),
+      num(status.numberAvailable),
+      formatLabels(rec(rec(rec(o.spec).template).spec).nodeSelector),
+      age(o.metadata.creationTimestamp, now),
+      containers,
+      images,
+      selectorString(rec(o.spec).selector),
+    ];
+  },
+};
+
 /** Printers of the built-in types, by storage key. */
 export const BUILTIN_TABLES: Readonly<Record<string, TableConvertor>> = {
   services: serviceTable,
@@ -319,6 +365,8 @@ export const BUILTIN_TABLES: Readonly<Record<string, TableConvertor>> = {
   'endpointslices.discovery.k8s.io': endpointSliceTable,
   events: eventTable,
   'leases.coordination.k8s.io': leaseTable,
+  'deployments.apps': deploymentTable,
+  'daemonsets.apps': daemonSetTable,
   'mutatingwebhookconfigurations.admissionregistration.k8s.io': webhookConfigurationTable,
   'validatingwebhookconfigurations.admissionregistration.k8s.io': webhookConfigurationTable,
 };
