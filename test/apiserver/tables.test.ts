@@ -86,6 +86,6 @@ describe('workload printers', () => {
       spec: { replicas: 2, selector: { matchLabels: { app: 'metallb' } }, template: { spec: { containers: [{ name: 'controller', image: 'metallb-ts:dev' }] } } },
       status: { readyReplicas: 1, updatedReplicas: 2, availableReplicas: 1 },
     };
-    expect(BUILTIN_TABLES['deployments.apps']?.cells(d, now)).toEqual(['controller', '1/2', 2, 1, '120s', 'controller', 'metallb-ts:dev', 'app=metallb']);
+    expect(BUILTIN_TABLES['deployments.apps']?.cells(d, now)).toEqual(['controller', '1/2', 2, 1, '2m', 'controller', 'metallb-ts:dev', 'app=metallb']);
   });
 });
