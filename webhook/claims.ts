@@ -37,7 +37,10 @@ export interface IPClaim extends KubeObject {
 }
 
 /** The outcome of `Ledger.allocate`. */
-export type LedgerResult = { ok: true; service: string; pool: string; ips: readonly IP[]; changed: boolean } | { ok: false; failure: Failure };
+export type LedgerResult =
+  | { ok: true; service: string; pool: string; ips: readonly IP[]; changed: boolean }
+  /** `transient`: lost every race to other replicas; nothing is wrong with the request, retry. */
+  | { ok: false; failure: Failure; transient?: boolean };
 
 /** A Request as JSON (IPs as text). */
 interface StoredRequest extends Omit<Request, 'requestedIPs'> {
@@ -158,9 +161,22 @@ export class Ledger {
     return () => this.listeners.delete(listener);
   }
 
-  /** New pools; returns the Services whose claims the pools no longer allow (the claims stay until released). */
+  /**
+   * New pools. Every claim is mirrored again under them (claims loaded before the first
+   * configuration are mirrored only now); returns the holders whose claims the pools no longer
+   * allow (the claims stay until the controller releases them).
+   */
   setPools(pools: readonly Pool[]): Revocation[] {
-    return this.allocator.setPools(pools);
+    const revoked = this.allocator.setPools(pools);
+    this.resync(new Set(this.byHolder.keys()));
+    const lost = new Map(revoked.map((r) => [r.service, r]));
+    for (const service of this.byHolder.keys()) {
+      if (this.allocator.claim(service) || lost.has(service)) continue;
+      const h = this.heldBy(service);
+      const failure: Failure = { code: 'ip-not-in-any-pool', message: `${service}'s claimed IPs are not allowed by the current pools` };
+      lost.set(service, { service, ips: h?.ips ?? [], ...(h ? { pool: h.pool } : {}), failure });
+    }
+    return [...lost.values()].filter((r) => !this.allocator.claim(r.service)).sort((a, b) => (a.service < b.service ? -1 : 1));
   }
 
   /** Every claim, by name. */
@@ -198,13 +214,15 @@ export class Ledger {
       for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
         const a = this.allocator.assign(req, { dryRun: true });
         if (!a.ok) return a;
-        if (!(await this.claimAll(req, a.pool, a.ips))) continue;
+        const claimed = await this.claimAll(req, a.pool, a.ips);
+        if (claimed === false) continue;
+        if (claimed !== true) return { ok: false, failure: claimed.failure };
         await this.dropExcept(service, a.ips);
         const now = this.allocator.claim(service);
         return { ok: true, service, pool: a.pool, ips: a.ips, changed: a.changed || now === undefined };
       }
       const message = `${service}: other replicas took every candidate address ${this.maxAttempts} times in a row; retry`;
-      return { ok: false, failure: { code: 'pool-full', message } };
+      return { ok: false, failure: { code: 'pool-full', message }, transient: true };
     });
   }
 
@@ -252,7 +270,7 @@ export class Ledger {
   }
 
   /** Claims every IP for the request; false when one was taken meanwhile (the mirror is refreshed). */
-  private async claimAll(req: Request, pool: string, ips: readonly IP[]): Promise<boolean> {
+  private async claimAll(req: Request, pool: string, ips: readonly IP[]): Promise<boolean | { failure: Failure }> {
     const service = serviceKey(req.namespace, req.name);
     for (const ip of ips) {
       const name = claimName(ip);
@@ -293,7 +311,14 @@ export class Ledger {
         const problem = joinProblem(cached, req);
         if (problem) {
           this.log(`${service}: not joining ${name}: ${problem}`);
+          const rv = cached.metadata.resourceVersion;
           await this.refresh(name);
+          // Unchanged: the claim is one the mirror could not take in, and the allocator would
+          // offer the same address again; give up with the holder's name instead of spinning.
+          if (this.claims.get(name)?.metadata.resourceVersion === rv) {
+            const holders = cached.spec.holders.map(holderKey).join(', ');
+            return { failure: { code: 'ip-in-use', message: `${cached.spec.ip} is already in use by ${holders}; request another address` } };
+          }
           return false;
         }
       }

@@ -1,0 +1,149 @@
+/**
+ * The reconcile loop and leader election against the API server double with real client-node:
+ * Services created with no webhook get their IP from the loop, status follows within a second,
+ * the leader's death hands over within seconds, a restart keeps every IP, a bad configuration
+ * keeps the last good one.
+ */
+import { CoreV1Api, type V1Service } from '@kubernetes/client-node';
+import { Ledger } from '../../webhook/claims.js';
+import { Controller } from '../../webhook/controller.js';
+import { RESOURCES, type ClientKube } from '../../webhook/kube.js';
+import { LeaderElector } from '../../webhook/leader.js';
+import { ASSIGNMENT } from '../../webhook/services.js';
+import { eventually, kubeConfigFor } from '../apiserver/testing.js';
+import { startCluster, type Cluster } from './support.js';
+
+let cluster: Cluster;
+let core: CoreV1Api;
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  core = kubeConfigFor(cluster.api).makeApiClient(CoreV1Api);
+  await cluster.api.store.create({
+    apiVersion: 'metallb.io/v1beta1',
+    kind: 'IPAddressPool',
+    metadata: { name: 'main', namespace: 'metallb-system' },
+    spec: { addresses: ['192.0.2.0/26'] },
+  } as never);
+});
+afterAll(async () => {
+  await cluster.stop();
+});
+
+const running = new Set<Replica>();
+afterEach(async () => {
+  for (const r of running) await r.stop();
+});
+
+/** One controller replica: its ledger, loop and elector. */
+class Replica {
+  readonly kube: ClientKube = cluster.newKube();
+  readonly ledger = new Ledger(this.kube);
+  readonly controller = new Controller({ kube: this.kube, ledger: this.ledger, namespace: 'metallb-system', reservationGraceMs: 2000 });
+  readonly elector: LeaderElector;
+  constructor(readonly identity: string) {
+    this.elector = new LeaderElector({
+      kube: this.kube,
+      namespace: 'metallb-system',
+      identity,
+      leaseDurationMs: 2000,
+      renewMs: 500,
+      onStartedLeading: () => this.controller.setLeading(true),
+      onStoppedLeading: () => this.controller.setLeading(false),
+    });
+  }
+  async start(): Promise<this> {
+    running.add(this);
+    await this.ledger.start();
+    await this.controller.start();
+    this.elector.start();
+    return this;
+  }
+  async stop(release = true): Promise<void> {
+    if (!running.delete(this)) return;
+    await this.elector.stop(release);
+    await this.controller.stop();
+    this.ledger.stop();
+  }
+}
+
+const lb = (name: string, extra: Partial<V1Service['spec']> = {}): V1Service => ({
+  metadata: { name },
+  spec: { type: 'LoadBalancer', selector: { app: name }, ports: [{ port: 80 }], ...extra },
+});
+
+async function ingressOf(name: string): Promise<string | undefined> {
+  const s = await core.readNamespacedService({ name, namespace: 'default' });
+  return s.status?.loadBalancer?.ingress?.[0]?.ip;
+}
+
+describe('reconcile loop', () => {
+  it('assigns a Service created with no webhook, status within a second; releases on delete', async () => {
+    const r = await new Replica('a').start();
+    await eventually(() => r.elector.leading, 10_000, 'leadership');
+    const t0 = Date.now();
+    await core.createNamespacedService({ namespace: 'default', body: lb('plain') });
+    const ip = await eventually(() => ingressOf('plain'), 3000, 'ingress');
+    expect(Date.now() - t0).toBeLessThan(1000);
+    const svc = await core.readNamespacedService({ name: 'plain', namespace: 'default' });
+    expect(svc.metadata?.annotations?.[ASSIGNMENT.ips]).toBe(ip);
+    expect(svc.status?.loadBalancer?.ingress?.[0]?.ipMode).toBe('VIP');
+    const claim = await cluster.kube.get(RESOURCES.ipClaims, ip as string);
+    await eventually(() => (claim?.spec as { holders: { uid?: string }[] }).holders[0]?.uid === svc.metadata?.uid || undefined, 100, 'uid').catch(async () => {
+      await eventually(async () => ((await cluster.kube.get(RESOURCES.ipClaims, ip as string))?.spec as { holders: { uid?: string }[] }).holders[0]?.uid === svc.metadata?.uid || undefined, 3000, 'bound uid');
+    });
+    const events = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=plain' });
+    expect(events.items.map((e) => e.reason)).toContain('IPAllocated');
+    await core.deleteNamespacedService({ name: 'plain', namespace: 'default' });
+    await eventually(async () => (await cluster.kube.get(RESOURCES.ipClaims, ip as string)) === undefined || undefined, 3000, 'claim released');
+    await r.stop();
+  });
+
+  it('a restart keeps every IP; a second controller takes over when the leader dies', async () => {
+    const a = await new Replica('a').start();
+    await eventually(() => a.elector.leading, 10_000, 'a leads');
+    const b = await new Replica('b').start();
+    for (let i = 0; i < 5; i++) await core.createNamespacedService({ namespace: 'default', body: lb(`keep-${i}`) });
+    const before = await eventually(async () => {
+      const ips = await Promise.all([0, 1, 2, 3, 4].map((i) => ingressOf(`keep-${i}`)));
+      return ips.every(Boolean) ? ips : undefined;
+    }, 5000, 'all assigned');
+    expect(b.elector.leading).toBe(false);
+    // The leader dies without giving the lease up.
+    const t0 = Date.now();
+    await a.stop(false);
+    await eventually(() => b.elector.leading, 8000, 'b takes over');
+    expect(Date.now() - t0).toBeLessThan(6000);
+    await core.createNamespacedService({ namespace: 'default', body: lb('after-takeover') });
+    const fresh = await eventually(() => ingressOf('after-takeover'), 3000, 'new Service assigned by b');
+    expect(before).not.toContain(fresh);
+    // A full restart of the new leader: same IPs.
+    await b.stop();
+    const c = await new Replica('c').start();
+    await eventually(() => c.elector.leading, 8000, 'c leads');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await Promise.all([0, 1, 2, 3, 4].map((i) => ingressOf(`keep-${i}`)))).toEqual(before);
+    await c.stop();
+  }, 30_000);
+
+  it('a bad configuration keeps the last good one and is reported', async () => {
+    const r = await new Replica('a').start();
+    await eventually(() => r.elector.leading, 10_000, 'leadership');
+    await cluster.api.store.create({
+      apiVersion: 'metallb.io/v1beta1',
+      kind: 'IPAddressPool',
+      metadata: { name: 'overlapping', namespace: 'metallb-system' },
+      spec: { addresses: ['192.0.2.0/28'] },
+    } as never);
+    const state = await eventually(async () => {
+      const s = (await cluster.kube.get(RESOURCES.configurationStates, 'controller', 'metallb-system'))?.status as { result?: string; errors?: string[] } | undefined;
+      return s?.result === 'Invalid' ? s : undefined;
+    }, 5000, 'Invalid state');
+    expect(state.errors?.join()).toMatch(/overlap/);
+    await core.createNamespacedService({ namespace: 'default', body: lb('during-bad') });
+    expect(await eventually(() => ingressOf('during-bad'), 3000, 'assigned from the last good config')).toMatch(/^192\.0\.2\./);
+    await cluster.api.store.delete('metallb.io/v1beta1', 'IPAddressPool', 'overlapping', 'metallb-system');
+    await eventually(async () => ((await cluster.kube.get(RESOURCES.configurationStates, 'controller', 'metallb-system'))?.status as { result?: string })?.result === 'Valid' || undefined, 5000, 'Valid again');
+    await r.stop();
+  });
+});
