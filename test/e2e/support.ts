@@ -1,0 +1,273 @@
+/**
+ * What the end-to-end tests share: an API server double with the project's manifests installed
+ * (namespace, CRDs, RBAC, webhook configurations; not the Deployment, whose pods are the
+ * controller processes the tests spawn), and real controller processes (`dist/webhook/main.js`)
+ * behind the webhook Service, which the double reaches round-robin across the replicas that are
+ * ready.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KubeConfig, type CoreV1Api } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { startApiServer, type ApiServer, type KubeObject } from '../apiserver/index.js';
+import { eventually, kubeConfigFor } from '../apiserver/testing.js';
+
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+export const MAIN = join(repoRoot, 'dist/webhook/main.js');
+export const NAMESPACE = 'metallb-system';
+export const WEBHOOK_SERVICE = 'metallb-webhook-service';
+
+/** Manifest files installed, in order (the Deployment and its Service are left out on purpose). */
+const MANIFESTS = ['namespace.yaml', 'crds', 'rbac', 'webhooks'];
+
+/** Every object of the manifests above, namespaced ones placed in metallb-system as kustomize would. */
+export function manifestObjects(): KubeObject[] {
+  const files: string[] = [];
+  for (const entry of MANIFESTS) {
+    const path = join(repoRoot, 'manifests', entry);
+    if (entry.endsWith('.yaml')) files.push(path);
+    else files.push(...readdirSync(path).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(path, f)));
+  }
+  const objects: KubeObject[] = [];
+  for (const f of files) {
+    for (const doc of parseAllDocuments(readFileSync(f, 'utf8'))) {
+      const o = doc.toJS() as KubeObject | null;
+      if (!o) continue;
+      if (['ServiceAccount', 'Role', 'RoleBinding', 'Secret', 'ConfigMap'].includes(o.kind ?? '')) o.metadata.namespace ??= NAMESPACE;
+      objects.push(o);
+    }
+  }
+  const kinds = new Set(objects.map((o) => o.kind));
+  for (const k of ['Namespace', 'CustomResourceDefinition', 'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration', 'ClusterRole']) {
+    if (!kinds.has(k)) throw new Error(`no ${k} found in the manifests (${files.length} files read)`);
+  }
+  return objects;
+}
+
+/** One controller process. */
+export class ControllerProcess {
+  readonly child: ChildProcess;
+  /** Everything it wrote to stderr and stdout. */
+  output = '';
+  webhookPort: number | undefined;
+  metricsPort: number | undefined;
+  ready = false;
+  leading = false;
+  /** When it last logged that it started leading (Date.now()). */
+  ledAt: number | undefined;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exitCode: number | null | undefined;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(
+    readonly identity: string,
+    args: string[],
+  ) {
+    this.child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => {
+        this.exitCode = code;
+        this.ready = false;
+        this.leading = false;
+        this.notify();
+        resolve({ code, signal });
+      });
+    });
+    let partial = '';
+    const onData = (chunk: Buffer) => {
+      const text = partial + chunk.toString('utf8');
+      const lines = text.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) this.line(line);
+    };
+    this.child.stderr?.on('data', onData);
+    this.child.stdout?.on('data', onData);
+  }
+
+  private line(line: string): void {
+    this.output += `${line}\n`;
+    if (process.env.E2E_VERBOSE) process.stderr.write(`[${this.identity}] ${line}\n`);
+    let m: RegExpExecArray | null;
+    if ((m = /webhook listening on .*:(\d+)$/.exec(line))) this.webhookPort = Number(m[1]);
+    if ((m = /metrics listening on .*:(\d+)$/.exec(line))) this.metricsPort = Number(m[1]);
+    if (/ ready$/.test(line)) this.ready = true;
+    if (/leader election: \S+ started leading$/.test(line)) {
+      this.leading = true;
+      this.ledAt = Date.now();
+    }
+    if (/leader election: \S+ stopped leading$/.test(line)) this.leading = false;
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  get alive(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  /** Resolves when `check` holds, fails when the process exits first or after timeoutMs. */
+  waitUntil(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(test);
+      };
+      const test = () => {
+        if (check()) {
+          done();
+          resolve();
+        } else if (!this.alive) {
+          done();
+          reject(new Error(`${this.identity} exited (${String(this.exitCode)}) before ${what}:\n${this.output}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`${this.identity}: timed out waiting for ${what}:\n${this.output}`));
+      }, timeoutMs);
+      this.waiters.add(test);
+      test();
+    });
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.alive) this.child.kill(signal);
+  }
+}
+
+/** The double, the installed manifests and the controller processes a test started. */
+export class E2ECluster {
+  readonly replicas: ControllerProcess[] = [];
+  private next = 0;
+  private counter = 0;
+
+  private constructor(readonly api: ApiServer) {}
+
+  static async start(): Promise<E2ECluster> {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
+    const ref: { cluster?: E2ECluster } = {};
+    const api = await startApiServer({
+      // The webhook Service's endpoints: the replicas that are ready, round-robin, as kube-proxy would.
+      resolveService: (ns, name, port) => (ns === NAMESPACE && name === WEBHOOK_SERVICE && port === 443 ? ref.cluster?.endpoint() : undefined),
+    });
+    const cluster = new E2ECluster(api);
+    ref.cluster = cluster;
+    try {
+      for (const o of manifestObjects()) await api.store.create(o);
+      await api.settle();
+    } catch (e) {
+      await api.stop();
+      throw e;
+    }
+    return cluster;
+  }
+
+  private endpoint(): { host: string; port: number } | undefined {
+    const serving = this.replicas.filter((r) => r.alive && r.ready && r.webhookPort !== undefined);
+    if (serving.length === 0) return undefined;
+    const r = serving[this.next++ % serving.length] as ControllerProcess;
+    return { host: '127.0.0.1', port: r.webhookPort as number };
+  }
+
+  kubeConfig(): KubeConfig {
+    return kubeConfigFor(this.api);
+  }
+
+  /** Starts a controller process (fast lease timings unless overridden) and waits until it is ready. */
+  async startController(extra: string[] = [], options: { identity?: string; wait?: boolean } = {}): Promise<ControllerProcess> {
+    const identity = options.identity ?? `controller-${++this.counter}`;
+    const args = [
+      `--kubeconfig=${this.api.kubeconfigPath}`,
+      `--namespace=${NAMESPACE}`,
+      `--identity=${identity}`,
+      '--bind-address=127.0.0.1',
+      '--webhook-port=0',
+      '--metrics-port=0',
+      '--lease-duration=2s',
+      '--lease-renew=500ms',
+      ...extra,
+    ];
+    const p = new ControllerProcess(identity, args);
+    this.replicas.push(p);
+    if (options.wait ?? true) await p.waitUntil(() => p.ready, 'ready');
+    return p;
+  }
+
+  /** The replica that leads now (waits for one). */
+  async leader(timeoutMs = 10_000): Promise<ControllerProcess> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const l = this.replicas.find((r) => r.alive && r.leading);
+      if (l) return l;
+      if (Date.now() > deadline) throw new Error(`no leader:\n${this.replicas.map((r) => `[${r.identity}]\n${r.output}`).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Stops every replica (SIGTERM, then SIGKILL after 5 s) and the double. Never throws. */
+  async stop(): Promise<void> {
+    await stopAll(this.replicas);
+    await this.api.stop().catch(() => {});
+  }
+}
+
+/**
+ * Waits until the webhook allocates from `pool` (a server-side dry-run create of a Service in
+ * `namespace` comes back with an IP from it): configuration reaches the replicas through a
+ * watch, a few milliseconds after it is written.
+ */
+export async function waitForPool(core: CoreV1Api, namespace: string, pool: string, timeoutMs = 5000): Promise<void> {
+  await eventually(
+    async () => {
+      const s = await core.createNamespacedService({
+        namespace,
+        dryRun: 'All',
+        body: lbService('dry-run-probe', namespace, { annotations: { 'metallb.io/address-pool': pool } }),
+      });
+      return s.metadata?.annotations?.[ASSIGNED_POOL] === pool;
+    },
+    timeoutMs,
+    `the webhook to allocate from pool ${pool}`,
+  );
+}
+
+/** Stops the processes: SIGTERM, SIGKILL after 5 s. */
+export async function stopAll(processes: ControllerProcess[]): Promise<void> {
+  await Promise.all(
+    processes.map(async (p) => {
+      if (!p.alive) return;
+      p.kill('SIGTERM');
+      const timer = setTimeout(() => p.kill('SIGKILL'), 5000);
+      await p.exited;
+      clearTimeout(timer);
+    }),
+  );
+}
+
+/** A LoadBalancer Service. */
+export function lbService(name: string, namespace: string, extra: { annotations?: Record<string, string>; spec?: Record<string, unknown> } = {}) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace, ...(extra.annotations ? { annotations: extra.annotations } : {}) },
+    spec: { type: 'LoadBalancer', selector: { app: name }, ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }], ...(extra.spec ?? {}) },
+  };
+}
+
+export const ASSIGNED_IPS = 'metallb.io/assigned-ips';
+export const ASSIGNED_POOL = 'metallb.io/ip-allocated-from-pool';
+
+/** Ingress IPs of a Service in status. */
+export function ingressIPs(svc: { status?: { loadBalancer?: { ingress?: { ip?: string }[] } } }): string[] {
+  return (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '').filter((ip) => ip !== '');
+}
+
+/** The nearest percentile of sorted numbers. */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
