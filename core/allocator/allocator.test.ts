@@ -667,6 +667,39 @@ describe('Allocator', () => {
     expect(again.ok && again.changed).toBe(true);
   });
 
+  test('held addresses are told apart across pages, families and IPv6 pools at the same offset', () => {
+    // 2001:db8:1::, 2001:db8:2:: and 2001:db8:3:0:4:: share their low bits: same page key.
+    const a = new Allocator([
+      pool('v4', ['10.0.0.0/24']),
+      pool('a', ['2001:db8:1::/64']),
+      pool('b', ['2001:db8:2::/64']),
+      pool('c', ['2001:db8:3:0:4::/126']),
+    ]);
+    const v6 = (p: string, n: number) => Array.from({ length: n }, (_, i) => `${p}${i.toString(16)}`);
+    for (const [i, text] of [...v6('2001:db8:1::', 20), ...v6('2001:db8:2::', 20), '2001:db8:3:0:4::1', '10.0.0.17'].entries()) {
+      const out = a.assign(req(`x/s${i}`, { ips: [text], sharingKey: 'k', ports: tcp(80) }));
+      expect(describeOutcome(out)).toMatch(/^(v4|a|b|c): /);
+    }
+    expect(a.holders(ip('2001:db8:1::11'))).toEqual(['x/s17']);
+    expect(a.holders(ip('2001:db8:2::11'))).toEqual(['x/s37']);
+    expect(a.holders(ip('2001:db8:3:0:4::1'))).toEqual(['x/s40']);
+    expect(a.holders(ip('10.0.0.17'))).toEqual(['x/s41']);
+    expect(a.holders(ip('2001:db8:4::11'))).toEqual([]);
+    // A second holder on a shared address, then releases page by page.
+    expect(a.assign(req('y/t', { ips: ['2001:db8:2::11'], sharingKey: 'k', ports: tcp(81) })).ok).toBe(true);
+    expect(a.holders(ip('2001:db8:2::11'))).toEqual(['x/s37', 'y/t']);
+    for (let i = 0; i < 20; i++) a.release(`x/s${i}`);
+    expect(a.holders(ip('2001:db8:1::11'))).toEqual([]);
+    expect(a.holders(ip('2001:db8:2::11'))).toEqual(['x/s37', 'y/t']);
+    expect(a.holders(ip('2001:db8:3:0:4::1'))).toEqual(['x/s40']);
+    a.release('x/s37');
+    expect(a.holders(ip('2001:db8:2::11'))).toEqual(['y/t']);
+    expect(a.assign(req('z/u', { ips: ['2001:db8:1::11'] })).ok).toBe(true);
+    expect(a.assign(req('z/v', { ips: ['2001:db8:2::11'] })).ok).toBe(false);
+    expect(a.usage('a')?.used).toBe(1n);
+    expect(a.usage('b')?.used).toBe(20n);
+  });
+
   describe('usage', () => {
     test.each([
       { name: 'an IPv4 /8', pools: [pool('p', ['10.0.0.0/8'])], size: 1n << 24n },

@@ -129,51 +129,110 @@ function wantedFamilies(req: Request): Wanted {
   return { mode, primary, secondary: otherFamily(primary) };
 }
 
-const LOW_BITS = (1n << 30n) - 1n;
+/** Addresses per page of the address table (a power of two). */
+const PAGE = 16;
+/** The low bits of an IPv6 address that pick its page (34 - log2(PAGE) = 30 bits: a small integer). */
+const IPV6_LOW = (1n << 34n) - 1n;
+
+/** PAGE consecutive addresses of one family, from `base`; `used` slots are set. */
+interface Page {
+  readonly base: bigint;
+  readonly slots: (Address | undefined)[];
+  used: number;
+}
 
 /**
- * Held addresses by value. Keys are the low 30 bits of the address, a small integer V8 stores
- * inline: with string keys (built per lookup) or bigint keys (heap objects read on every hash
- * chain comparison) the table's cost tripled between 1k and 100k Services. Addresses sharing
- * their low 30 bits (other /2 of IPv4, other IPv6 pools at the same offset) go in a short list.
+ * Held addresses by value, in pages of PAGE consecutive addresses behind one Map.
+ *
+ * The allocator hands out the lowest free address, so the Services created together hold
+ * neighbouring addresses and share pages: the Map has one entry per PAGE addresses and its
+ * recently used entries stay in cache. A Map with one entry per address (keyed by the address,
+ * even as a small integer) was cache-bound: at 100k Services every lookup landed on a cold
+ * bucket and chain, and the table's cost grew several-fold between 1k and 100k Services.
+ *
+ * Keys are small integers: an IPv4 page by its address / PAGE (unique), an IPv6 page as
+ * -1 - (low 34 bits / PAGE); IPv6 pages equal in those bits (other pools at the same offset) go
+ * in a short list. A page alone costs ~PAGE slots, the price of scattered requested IPs.
  */
 class AddressTable {
-  private readonly byLow = new Map<number, Address | Address[]>();
+  private readonly pages = new Map<number, Page | Page[]>();
 
   get(ip: IP): Address | undefined {
-    const e = this.byLow.get(Number(ip.value & LOW_BITS));
+    const low = lowBits(ip);
+    const slot = low % PAGE;
+    const e = this.pages.get(pageKey(ip, low));
     if (e === undefined) return undefined;
-    if (!Array.isArray(e)) return e.ip.value === ip.value && e.ip.family === ip.family ? e : undefined;
-    return e.find((a) => a.ip.value === ip.value && a.ip.family === ip.family);
+    if (!Array.isArray(e)) return matching(e.slots[slot], ip);
+    for (const page of e) {
+      const a = matching(page.slots[slot], ip);
+      if (a) return a;
+    }
+    return undefined;
   }
 
   /** Add an address not yet in the table. */
   set(address: Address): void {
-    const key = Number(address.ip.value & LOW_BITS);
-    const e = this.byLow.get(key);
-    if (e === undefined) this.byLow.set(key, address);
-    else if (Array.isArray(e)) e.push(address);
-    else this.byLow.set(key, [e, address]);
+    const ip = address.ip;
+    const low = lowBits(ip);
+    const slot = low % PAGE;
+    const key = pageKey(ip, low);
+    const e = this.pages.get(key);
+    let page = e === undefined || Array.isArray(e) ? undefined : e;
+    if (page && ip.family === 'IPv6' && page.base !== ip.value - BigInt(slot)) {
+      // Another IPv6 page with the same key: keep both in a list.
+      page = undefined;
+    } else if (Array.isArray(e)) {
+      const base = ip.value - BigInt(slot);
+      page = e.find((p) => p.base === base);
+    }
+    if (!page) {
+      page = { base: ip.value - BigInt(slot), slots: new Array<Address | undefined>(PAGE).fill(undefined), used: 0 };
+      if (e === undefined) this.pages.set(key, page);
+      else if (Array.isArray(e)) e.push(page);
+      else this.pages.set(key, [e, page]);
+    }
+    if (page.slots[slot] === undefined) page.used++;
+    page.slots[slot] = address;
   }
 
   delete(ip: IP): void {
-    const key = Number(ip.value & LOW_BITS);
-    const e = this.byLow.get(key);
+    const low = lowBits(ip);
+    const slot = low % PAGE;
+    const key = pageKey(ip, low);
+    const e = this.pages.get(key);
     if (e === undefined) return;
+    const page = Array.isArray(e) ? e.find((p) => matching(p.slots[slot], ip)) : matching(e.slots[slot], ip) && e;
+    if (!page) return;
+    page.slots[slot] = undefined;
+    if (--page.used > 0) return;
     if (!Array.isArray(e)) {
-      if (e.ip.value === ip.value && e.ip.family === ip.family) this.byLow.delete(key);
+      this.pages.delete(key);
       return;
     }
-    const rest = e.filter((a) => !(a.ip.value === ip.value && a.ip.family === ip.family));
+    const rest = e.filter((p) => p !== page);
     const only = rest[0];
-    if (rest.length === 0) this.byLow.delete(key);
-    else if (rest.length === 1 && only) this.byLow.set(key, only);
-    else this.byLow.set(key, rest);
+    if (rest.length === 1 && only) this.pages.set(key, only);
+    else this.pages.set(key, rest);
   }
 
   clear(): void {
-    this.byLow.clear();
+    this.pages.clear();
   }
+}
+
+/** The low bits of an address as a number: all 32 of IPv4, 34 of IPv6. */
+function lowBits(ip: IP): number {
+  return ip.family === 'IPv4' ? Number(ip.value) : Number(ip.value & IPV6_LOW);
+}
+
+/** The AddressTable key of the page holding an address whose low bits are `low`. */
+function pageKey(ip: IP, low: number): number {
+  const page = Math.floor(low / PAGE);
+  return ip.family === 'IPv4' ? page : -1 - page;
+}
+
+function matching(a: Address | undefined, ip: IP): Address | undefined {
+  return a !== undefined && a.ip.value === ip.value && a.ip.family === ip.family ? a : undefined;
 }
 
 /**
@@ -728,34 +787,39 @@ export class Allocator {
   private addClaim(claim: Claim): void {
     const state = this.pools.get(claim.pool);
     if (!state) throw new Error(`bug: claim of ${claim.service} on unknown pool ${claim.pool}`);
-    const req = claim.request;
-    const addresses: Address[] = [];
-    for (const ip of claim.ips) {
-      const runs = state.runs[ip.family];
-      // The run set answers "is it held?" from a small sorted structure; only held (shared or
-      // requested) addresses need the big table.
-      let address = runs.has(ip.value) ? this.addresses.get(ip) : undefined;
-      if (!address) {
-        address = {
-          ip,
-          pool: state,
-          sharingKey: req.sharingKey || undefined,
-          backend: backendKey(req),
-          holders: [],
-        };
-        this.addresses.set(address);
-        runs.add(ip.value);
-        if (address.sharingKey) {
-          let held = this.sharedUnder.get(address.sharingKey);
-          if (!held) this.sharedUnder.set(address.sharingKey, (held = new Set()));
-          held.add(address);
-        }
-      }
-      if (!address.holders.includes(claim.service)) address.holders.push(claim.service);
-      addresses.push(address);
-    }
+    // map, not push onto []: a pushed-to empty array reserves 17 slots, and the allocator keeps
+    // this array (and each address's holders) for as long as the Service holds its IPs.
+    const addresses = claim.ips.map((ip) => this.hold(state, ip, claim));
     const held: HeldClaim = { service: claim.service, pool: claim.pool, ips: claim.ips, request: claim.request, addresses };
     this.claimsByService.set(claim.service, held);
+  }
+
+  /** Record `claim`'s Service as a holder of `ip` (in `state`), creating the address if free. */
+  private hold(state: PoolState, ip: IP, claim: Claim): Address {
+    const runs = state.runs[ip.family];
+    // The run set answers "is it held?" from a small sorted structure; only held (shared or
+    // requested) addresses need the table.
+    const address = runs.has(ip.value) ? this.addresses.get(ip) : undefined;
+    if (address) {
+      if (!address.holders.includes(claim.service)) address.holders.push(claim.service);
+      return address;
+    }
+    const req = claim.request;
+    const created: Address = {
+      ip,
+      pool: state,
+      sharingKey: req.sharingKey || undefined,
+      backend: backendKey(req),
+      holders: [claim.service],
+    };
+    this.addresses.set(created);
+    runs.add(ip.value);
+    if (created.sharingKey) {
+      let held = this.sharedUnder.get(created.sharingKey);
+      if (!held) this.sharedUnder.set(created.sharingKey, (held = new Set()));
+      held.add(created);
+    }
+    return created;
   }
 
   private removeClaim(claim: HeldClaim): void {
