@@ -219,6 +219,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       stopped = true;
       await controllers.stop();
       watches.closeAll();
+      admission.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const s of sockets) s.destroy();

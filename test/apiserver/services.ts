@@ -186,7 +186,7 @@ export class ServiceStrategy implements Strategy {
 
   private takenIps(exclude?: KubeObject): Set<string> {
     const taken = new Set(this.pendingIps);
-    for (const s of this.store.list('services')) {
+    for (const s of this.store.peek('services')) {
       if (exclude && s.metadata.uid === exclude.metadata.uid) continue;
       for (const ip of strings(specOf(s).clusterIPs)) if (ip !== 'None') taken.add(canonicalIp(ip));
     }
@@ -195,7 +195,7 @@ export class ServiceStrategy implements Strategy {
 
   private takenPorts(exclude?: KubeObject): Set<number> {
     const taken = new Set(this.pendingPorts);
-    for (const s of this.store.list('services')) {
+    for (const s of this.store.peek('services')) {
       if (exclude && s.metadata.uid === exclude.metadata.uid) continue;
       const spec = specOf(s);
       for (const p of ports(spec)) if (typeof p.nodePort === 'number' && p.nodePort > 0) taken.add(p.nodePort);

@@ -89,6 +89,14 @@ export class ObjectStore {
     return o && clone(o);
   }
 
+  /**
+   * The current objects themselves, in no order, for read-only scans (e.g. which ClusterIPs are
+   * taken) that would otherwise copy every object on every write. Never mutate what it yields.
+   */
+  *peek(resource: string): Iterable<Readonly<KubeObject>> {
+    yield* this.data.get(resource)?.values() ?? [];
+  }
+
   /** Copies of the current objects, in key order, optionally within one namespace. */
   list(resource: string, namespace?: string): KubeObject[] {
     const t = this.data.get(resource);
