@@ -14,7 +14,8 @@ import { parseAllDocuments } from 'yaml';
 import { startApiServer, type ApiServer, type KubeObject } from '../apiserver/index.js';
 import { eventually, kubeConfigFor } from '../apiserver/testing.js';
 
-export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+/** The repository, whether this file runs from test/e2e (jest) or dist/test/e2e (compiled). */
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replace(/dist\/$/, '');
 export const MAIN = join(repoRoot, 'dist/webhook/main.js');
 export const NAMESPACE = 'metallb-system';
 export const WEBHOOK_SERVICE = 'metallb-webhook-service';
@@ -147,12 +148,13 @@ export class E2ECluster {
 
   private constructor(readonly api: ApiServer) {}
 
-  static async start(): Promise<E2ECluster> {
+  static async start(options: { serviceCidr?: string } = {}): Promise<E2ECluster> {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
     const ref: { cluster?: E2ECluster } = {};
     const api = await startApiServer({
       // The webhook Service's endpoints: the replicas that are ready, round-robin, as kube-proxy would.
       resolveService: (ns, name, port) => (ns === NAMESPACE && name === WEBHOOK_SERVICE && port === 443 ? ref.cluster?.endpoint() : undefined),
+      ...(options.serviceCidr ? { serviceNetwork: { ipv4Cidr: options.serviceCidr } } : {}),
     });
     const cluster = new E2ECluster(api);
     ref.cluster = cluster;
