@@ -15,6 +15,7 @@
  * Exit codes: 0 after SIGTERM/SIGINT (the lease is released, so another replica takes over at
  * once), 1 when it cannot start (API server unreachable, ...), 2 on bad flags.
  */
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
@@ -145,6 +146,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const { namespace, identity } = flags;
+  // Checked before the slow imports below, so the most common mistake is answered at once.
+  if (flags.kubeconfig && !existsSync(flags.kubeconfig)) throw new UsageError(`cannot load the kubeconfig ${flags.kubeconfig}: no such file`);
   const [{ AdmissionregistrationV1Api, CoreV1Api, KubeConfig }, { CertDirectory, CertManager, KubeCertStore, systemClock }, { Ledger }, { ConfigAdmission }, { Controller }, { ClientKube }, { LeaderElector }, { Metrics }, { startWebhookServer }, { ServiceAdmission }] =
     await Promise.all([
       import('@kubernetes/client-node'),

@@ -66,7 +66,7 @@ describe('flags and start-up errors', () => {
     for (const f of ['--kubeconfig', '--webhook-port', '--metrics-port', '--bind-address', '--lease-duration']) expect(r.output).toContain(f);
   });
 
-  test('an unreachable API server: one clear line, exit 1', async () => {
+  test.concurrent('an unreachable API server: one clear line, exit 1', async () => {
     const { writeFile, mkdtemp } = await import('node:fs/promises');
     const { join } = await import('node:path');
     const { tmpdir } = await import('node:os');
