@@ -38,7 +38,7 @@ const ROUNDS = 21;
 /** Child processes per (family, size), interleaved. */
 const PASSES = 3;
 /** Rounds counted under callgrind (after 20 uncounted warm-up rounds). */
-const COUNTED = 10;
+const COUNTED = 40;
 
 interface Target {
   family: Family;
