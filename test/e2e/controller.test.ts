@@ -255,3 +255,24 @@ describe('webhook down', () => {
     for (const ip of ips) expect(ip).toMatch(/^192\.0\.2\.\d+$/);
   }, 30_000);
 });
+
+describe('graceful hand-over', () => {
+  test('SIGTERM on the leader hands the lease to the other replica at once', async () => {
+    const other = await cluster.startController();
+    const leader = await cluster.leader();
+    const follower = leader === other ? cluster.replicas.find((r) => r.alive && r !== leader) : other;
+    if (!follower) throw new Error('no follower');
+    const t0 = Date.now();
+    leader.kill('SIGTERM');
+    await follower.waitUntil(() => follower.leading, 'the follower to lead', 5000);
+    const handOverMs = (follower.ledAt ?? 0) - t0;
+    process.stderr.write(`e2e: SIGTERM hand-over ${handOverMs} ms (lease duration 2 s)\n`);
+    // Well under the 2 s lease duration: the lease was released, not left to expire.
+    expect(handOverMs).toBeLessThan(1500);
+    expect((await leader.exited).code).toBe(0);
+    // The new leader serves: a Service gets its IP at create and in status.
+    const s = await core.createNamespacedService({ namespace: 'shop', body: lbService('after-handover', 'shop') });
+    expect(s.metadata?.annotations?.[ASSIGNED_IPS]).toMatch(/^192\.0\.2\.\d+$/);
+    await eventually(async () => ingressIPs(await core.readNamespacedServiceStatus({ name: 'after-handover', namespace: 'shop' })).length === 1, 2000);
+  }, 30_000);
+});
