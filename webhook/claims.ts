@@ -95,9 +95,16 @@ export interface LedgerOptions {
 }
 
 /**
- * One replica's view of the ledger and its way of writing to it. `allocate` and `release` are
- * serialized within a replica (so its own calls never race each other); replicas race only
- * through the API server, which is what makes them safe.
+ * One replica's view of the ledger and its way of writing to it.
+ *
+ * Calls for one Service (`allocate`, `release`, `bind`) are serialized per Service; calls for
+ * different Services run at once. The choice of addresses is made synchronously in the
+ * allocator, which then holds them as the Service's reservation while the claim writes are in
+ * flight, so concurrent calls in one replica pick different candidates without waiting for
+ * each other's API round trips. When the writes end (201, or 409 = another writer won) the
+ * Service's view is rebuilt from the claims, which rolls a lost reservation back. Whoever
+ * writes, replicas or calls within one, races only through the API server, which is what makes
+ * it safe.
  */
 export class Ledger {
   /** The allocator mirroring the claims (read it; change it only through the Ledger). */
@@ -106,10 +113,14 @@ export class Ledger {
   /** holder `namespace/name` -> names of the claims listing it. */
   private readonly byHolder = new Map<string, Set<string>>();
   private reflector: Reflector | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Per-holder locks: the tail of each holder's chain of calls. */
+  private readonly locks = new Map<string, Promise<void>>();
+  /** Holders whose allocation is in flight: the allocator holds their reservation, not their claims. */
+  private readonly pending = new Set<string>();
+  private pools: readonly Pool[];
   private readonly maxAttempts: number;
   private readonly log: (line: string) => void;
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(holders: ReadonlySet<string>) => void>();
 
   constructor(
     private readonly kube: KubeApi,
@@ -117,6 +128,7 @@ export class Ledger {
     options: LedgerOptions = {},
   ) {
     this.allocator = new Allocator(pools);
+    this.pools = pools;
     this.maxAttempts = options.maxAttempts ?? 64;
     this.log = options.log ?? (() => {});
   }
@@ -155,8 +167,8 @@ export class Ledger {
     this.reflector?.stop();
   }
 
-  /** Called after every change of the claims (for the controller to reconcile). */
-  onChange(listener: () => void): () => void {
+  /** Called after every change of the claims, with the holders it touched (for the controller). */
+  onChange(listener: (holders: ReadonlySet<string>) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -167,6 +179,7 @@ export class Ledger {
    * allow (the claims stay until the controller releases them).
    */
   setPools(pools: readonly Pool[]): Revocation[] {
+    this.pools = pools;
     const revoked = this.allocator.setPools(pools);
     this.resync(new Set(this.byHolder.keys()));
     const lost = new Map(revoked.map((r) => [r.service, r]));
@@ -177,6 +190,11 @@ export class Ledger {
       lost.set(service, { service, ips: h?.ips ?? [], ...(h ? { pool: h.pool } : {}), failure });
     }
     return [...lost.values()].filter((r) => !this.allocator.claim(r.service)).sort((a, b) => (a.service < b.service ? -1 : 1));
+  }
+
+  /** The current pools. */
+  currentPools(): readonly Pool[] {
+    return this.pools;
   }
 
   /** Every claim, by name. */
@@ -209,26 +227,45 @@ export class Ledger {
    */
   allocate(req: Request, options: { dryRun?: boolean } = {}): Promise<LedgerResult> {
     if (options.dryRun) return Promise.resolve(this.allocator.assign(req, { dryRun: true }));
-    return this.serialize(async () => {
-      const service = serviceKey(req.namespace, req.name);
+    const service = serviceKey(req.namespace, req.name);
+    return this.exclusive([service], async () => {
       for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
-        const a = this.allocator.assign(req, { dryRun: true });
+        // Choose and reserve in one synchronous step: no other call can pick these addresses.
+        const a = this.allocator.assign(req);
         if (!a.ok) return a;
-        const claimed = await this.claimAll(req, a.pool, a.ips);
+        this.pending.add(service);
+        let claimed: Awaited<ReturnType<Ledger['claimAll']>>;
+        try {
+          claimed = await this.claimAll(req, a.pool, a.ips);
+          if (claimed === true) await this.dropExcept(service, a.ips);
+        } finally {
+          // The claims are the truth again: the reservation becomes them, or is rolled back.
+          this.settle(service, a.ips);
+        }
         if (claimed === false) continue;
         if (claimed !== true) return { ok: false, failure: claimed.failure };
-        await this.dropExcept(service, a.ips);
-        const now = this.allocator.claim(service);
-        return { ok: true, service, pool: a.pool, ips: a.ips, changed: a.changed || now === undefined };
+        return { ok: true, service, pool: a.pool, ips: a.ips, changed: a.changed || this.allocator.claim(service) === undefined };
       }
       const message = `${service}: other replicas took every candidate address ${this.maxAttempts} times in a row; retry`;
       return { ok: false, failure: { code: 'pool-full', message }, transient: true };
     });
   }
 
+  /**
+   * Ends a Service's reservation: its view (and that of every holder of the reserved addresses,
+   * whose mirroring the reservation may have refused meanwhile) is rebuilt from the claims.
+   */
+  private settle(service: string, reserved: readonly IP[]): void {
+    this.pending.delete(service);
+    const affected = new Set([service]);
+    for (const ip of reserved) for (const h of this.claims.get(claimName(ip))?.spec.holders ?? []) affected.add(holderKey(h));
+    this.resync(affected);
+    for (const l of this.listeners) l(affected);
+  }
+
   /** Drop the Service from every claim (deleting claims it held alone). Returns what it held. */
   release(service: string): Promise<Claim | undefined> {
-    return this.serialize(async () => {
+    return this.exclusive([service], async () => {
       const held = this.allocator.claim(service);
       await this.dropExcept(service, []);
       return held;
@@ -240,8 +277,8 @@ export class Ledger {
    * (generateName, no name yet) to the Service that was created, and records UIDs.
    */
   bind(holder: ClaimHolder, to: { name: string; uid?: string }): Promise<void> {
-    return this.serialize(async () => {
-      const from = holderKey(holder);
+    const from = holderKey(holder);
+    return this.exclusive([from, serviceKey(holder.namespace, to.name)], async () => {
       for (const name of [...(this.byHolder.get(from) ?? [])]) {
         await this.update(name, (c) => {
           const holders = c.spec.holders.map((h) => (holderKey(h) === from ? { namespace: h.namespace, name: to.name, ...((to.uid ?? h.uid) ? { uid: to.uid ?? h.uid } : {}) } : h));
@@ -263,10 +300,23 @@ export class Ledger {
 
   // ---- writing ----
 
-  private serialize<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(work, work);
-    this.queue = run.catch(() => undefined);
-    return run;
+  /**
+   * Runs `work` once no earlier call holds any of `keys`. All keys are taken in one synchronous
+   * step (each call waits only for calls registered before it), so there is no deadlock.
+   */
+  private async exclusive<T>(keys: readonly string[], work: () => Promise<T>): Promise<T> {
+    const unique = [...new Set(keys)];
+    const before = unique.map((k) => this.locks.get(k));
+    let done = () => {};
+    const mine = new Promise<void>((r) => (done = r));
+    for (const k of unique) this.locks.set(k, mine);
+    await Promise.all(before);
+    try {
+      return await work();
+    } finally {
+      done();
+      for (const k of unique) if (this.locks.get(k) === mine) this.locks.delete(k);
+    }
   }
 
   /** Claims every IP for the request; false when one was taken meanwhile (the mirror is refreshed). */
@@ -406,10 +456,12 @@ export class Ledger {
     }
     for (const k of affected) if (this.byHolder.get(k)?.size === 0) this.byHolder.delete(k);
     this.resync(affected);
-    for (const l of this.listeners) l();
+    for (const l of this.listeners) l(affected);
   }
 
-  private resync(services: Set<string>): void {
+  private resync(all: Set<string>): void {
+    // A holder with an allocation in flight keeps its reservation; `settle` resyncs it after.
+    const services = new Set([...all].filter((s) => !this.pending.has(s)));
     for (const s of services) this.allocator.release(s);
     const held: Held[] = [];
     for (const s of services) {
@@ -427,7 +479,8 @@ export class Ledger {
       const h = held.find((x) => serviceKey(x.request.namespace, x.request.name) === refused.service);
       if (!h) continue;
       const again = this.allocator.restore([{ ...h, request: this.guessRequest(refused.service, this.claimsOf(refused.service)[0], h.ips, h.request) }]);
-      if (again.length > 0) this.log(`claims of ${refused.service} (${refused.ips.map(formatIP).join(', ')}) not mirrored: ${refused.failure.message}`);
+      // With allocations in flight the conflict may be a reservation; `settle` mirrors it again.
+      if (again.length > 0 && this.pending.size === 0) this.log(`claims of ${refused.service} (${refused.ips.map(formatIP).join(', ')}) not mirrored: ${refused.failure.message}`);
     }
   }
 

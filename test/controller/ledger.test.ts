@@ -5,7 +5,7 @@
 import { newRequest, serviceKey } from '../../core/allocator/index.js';
 import { formatIP } from '../../core/ip/index.js';
 import { Ledger, type IPClaim } from '../../webhook/claims.js';
-import { RESOURCES } from '../../webhook/kube.js';
+import { RESOURCES, type KubeApi } from '../../webhook/kube.js';
 import { pools, startCluster, type Cluster } from './support.js';
 
 let cluster: Cluster;
@@ -100,5 +100,50 @@ describe('Ledger', () => {
     expect(r.ok).toBe(true);
     expect((await claimsNow()).map((c) => c.metadata.name).sort()).toEqual(['192.0.2.10', '2001-db8--0']);
     a.stop();
+  });
+  it('allocations of different Services overlap: no lock is held across the claim create', async () => {
+    const p = pools({ slow: { addresses: ['192.0.2.0/27'] } });
+    const inner = cluster.newKube();
+    let inFlight = 0;
+    let most = 0;
+    // Every claim create takes 150 ms in the API server.
+    const slow: KubeApi = Object.assign(Object.create(inner) as KubeApi, {
+      create: async (...args: Parameters<KubeApi['create']>) => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        try {
+          await new Promise((r) => setTimeout(r, 150));
+          return await inner.create(...args);
+        } finally {
+          inFlight--;
+        }
+      },
+    });
+    const a = new Ledger(slow, p);
+    const b = new Ledger(cluster.newKube(), p);
+    await Promise.all([a.start(), b.start()]);
+    const t0 = Date.now();
+    const reqs = Array.from({ length: 10 }, (_, i) => newRequest({ namespace: 'ns', name: `slow-${i}` }));
+    // The other replica takes two of the addresses a will try first: a loses those races (409) meanwhile.
+    const [results] = await Promise.all([Promise.all(reqs.map((r) => a.allocate(r))), b.allocate(newRequest({ namespace: 'ns', name: 'other-0' })), b.allocate(newRequest({ namespace: 'ns', name: 'other-1' }))]);
+    const elapsed = Date.now() - t0;
+    expect(most).toBeGreaterThanOrEqual(5);
+    // Serialized, ten creates would take 1.5 s at least.
+    expect(elapsed).toBeLessThan(1000);
+    const ips = results.map((r) => (r.ok ? formatIP(r.ips[0] as never) : r.failure.message));
+    expect(new Set(ips).size).toBe(10);
+    const claims = await claimsNow();
+    expect(claims).toHaveLength(12);
+    expect(new Set(claims.map((c) => c.spec.ip)).size).toBe(12);
+    // The mirror agrees with the API server: every Service holds exactly its claim.
+    for (const [i, r] of results.entries()) expect(r.ok && a.heldBy(`ns/slow-${i}`)?.ips.map(formatIP)).toEqual(r.ok && r.ips.map(formatIP));
+    expect(a.allocator.usage('slow')?.used).toBe(12n);
+    // Allocating again is free: no API call.
+    most = 0;
+    const again = await Promise.all(reqs.map((r) => a.allocate(r)));
+    expect(again.every((r) => r.ok && !r.changed)).toBe(true);
+    expect(most).toBe(0);
+    a.stop();
+    b.stop();
   });
 });
