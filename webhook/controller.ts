@@ -15,19 +15,28 @@
  *
  * A restart never moves an IP: the ledger is restored from the claims before anything is
  * assigned, and an assignment that its claims still satisfy is kept.
+ *
+ * Work is per Service: a Service watch event, a claim change or a namespace's labels changing
+ * marks the Services concerned dirty in a deduplicated queue, which `concurrency` workers drain
+ * (never two on one Service); a configuration change, taking the lead and a periodic resync
+ * mark every Service. A Service whose claims, annotations and status already agree costs no API
+ * call. Claims whose holder is gone are reaped in a pass of their own (after claim changes and
+ * Service deletions, and periodically for reservations past their grace). The leader also
+ * writes each IPAddressPool's usage into its status (coalesced) and the per-pool metrics.
  */
 import { serviceKey, serviceToRequest } from '../core/allocator/index.js';
 import { formatConfigError } from '../core/config/index.js';
 import { formatIP } from '../core/ip/index.js';
 import type { Ledger } from './claims.js';
 import { CONFIG_MAP_NAME, parseObjects, readConfigObjects } from './config-admission.js';
-import { CONFIG_KINDS, isKubeError, Reflector, RESOURCES, type KubeApi, type KubeObject } from './kube.js';
+import { CONFIG_KINDS, isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject, type Resource } from './kube.js';
 import { systemClock, type Clock } from './leader.js';
 import { ASSIGNMENT, isOurs } from './services.js';
 
 /** What the loop reports to metrics; the webhook's Metrics class satisfies it. */
 export interface ControllerMetrics {
   setPoolUsage(pool: string, used: number, total: number): void;
+  removePool?(pool: string): void;
   setConfigValid(valid: boolean): void;
   countAllocation(pool: string): void;
   countFailure(reason: string): void;
@@ -43,8 +52,14 @@ export interface ControllerOptions {
   clock?: Clock;
   /** How long a claim may wait for its Service to appear (default 30 s). */
   reservationGraceMs?: number;
-  /** Full reconcile even without changes (default 30 s). */
+  /** Every Service reconciled again even without changes (default 60 s). */
   resyncMs?: number;
+  /** Services reconciled at once (default 8). */
+  concurrency?: number;
+  /** Period of the pass that reaps claims whose Service never came (default 5 s). */
+  reapMs?: number;
+  /** Minimum time between two status writes of one IPAddressPool (default 500 ms). */
+  poolStatusMs?: number;
   /** Identity for events. */
   instance?: string;
   log?: (line: string) => void;
@@ -55,17 +70,67 @@ interface Service extends KubeObject {
   status?: { loadBalancer?: { ingress?: { ip?: string; ipMode?: string }[] } };
 }
 
+/** What the controller writes into an IPAddressPool's status (manifests/crds/metallb.io_ipaddresspools.yaml). */
+interface PoolStatus {
+  assignedIPv4: number;
+  assignedIPv6: number;
+  availableIPv4: number;
+  availableIPv6: number;
+  used: number;
+  free: string;
+}
+
+/** Counts beyond this (IPv6) saturate: a JSON number from JavaScript is exact only up to 2^53 - 1. */
+const MAX_COUNT = BigInt(Number.MAX_SAFE_INTEGER);
+
+function sameStatus(have: unknown, want: PoolStatus): boolean {
+  if (!have || typeof have !== 'object') return false;
+  const h = have as Record<string, unknown>;
+  return (Object.keys(want) as (keyof PoolStatus)[]).every((k) => h[k] === want[k]);
+}
+
+function keyOf(o: KubeObject): string {
+  return serviceKey(o.metadata.namespace ?? '', o.metadata.name ?? '');
+}
+
+/** An object's content apart from its status and bookkeeping metadata. */
+function content(o: KubeObject): string {
+  const { metadata, status: _status, ...rest } = o;
+  return JSON.stringify([metadata.labels ?? {}, metadata.annotations ?? {}, rest]);
+}
+
 /** The reconcile loop; `start` in every replica, `setLeading` from the leader election. */
 export class Controller {
   private readonly services = new Map<string, Service>();
+  /** Namespace name -> labels (serviceAllocation.namespaceSelectors), from a watch. */
+  private readonly namespaces = new Map<string, Record<string, string>>();
+  /** IPAddressPool name (in our namespace) -> its status as last seen or written. */
+  private readonly poolObjects = new Map<string, unknown>();
+  /** Pools whose metrics are reported, to remove the ones that go. */
+  private readonly reportedPools = new Set<string>();
+  /** Configuration objects' content (not status), to tell a real change from a status write. */
+  private readonly configContent = new Map<string, string>();
   private readonly reflectors: Reflector[] = [];
   private leading = false;
-  private running = false;
-  private again = false;
-  private scheduled: NodeJS.Timeout | undefined;
+  private stopped = false;
+  /** Dirty Services in arrival order; a key is queued or active, never both. */
+  private readonly queue = new Set<string>();
+  /** Services a worker is on. */
+  private readonly active = new Set<string>();
+  /** Services marked dirty again while a worker was on them. */
+  private readonly dirtyAgain = new Set<string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
   private resyncTimer: NodeJS.Timeout | undefined;
   private configTimer: NodeJS.Timeout | undefined;
-  private stopped = false;
+  private reapTimer: NodeJS.Timeout | undefined;
+  private reapSoonTimer: NodeJS.Timeout | undefined;
+  private reaping: Promise<void> | undefined;
+  private reapAgain = false;
+  private poolTimer: NodeJS.Timeout | undefined;
+  private poolWriting: Promise<void> | undefined;
+  private poolAgain = false;
+  private lastPoolWrite = 0;
+  private idleWaiters: (() => void)[] = [];
   private configValid: boolean | undefined;
   private configErrors: string[] = [];
   private lastValidAt: string | undefined;
@@ -74,7 +139,6 @@ export class Controller {
   private readonly warnedDeprecated = new Set<string>();
   private readonly clock: Clock;
   private readonly log: (line: string) => void;
-  private idle: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: ControllerOptions) {
     this.clock = options.clock ?? systemClock;
@@ -90,41 +154,129 @@ export class Controller {
       this.configTimer = setTimeout(() => void this.loadConfig().catch((e: unknown) => this.log(`config: ${String(e)}`)), 50);
     };
     for (const r of [RESOURCES.configMaps, ...Object.values(CONFIG_KINDS)]) {
-      const ref = new Reflector(kube, r, { onSync: configChanged, onEvent: configChanged, onError: () => {} }, { namespace });
+      const isPools = r === CONFIG_KINDS.IPAddressPool;
+      const ref = new Reflector(
+        kube,
+        r,
+        {
+          onSync: (items) => {
+            for (const k of [...this.configContent.keys()]) if (k.startsWith(`${r.plural}/`)) this.configContent.delete(k);
+            for (const o of items) this.configContent.set(`${r.plural}/${o.metadata.name ?? ''}`, content(o));
+            if (isPools) {
+              this.poolObjects.clear();
+              for (const o of items) this.poolObjects.set(o.metadata.name ?? '', o.status);
+              this.schedulePoolStatus();
+            }
+            configChanged();
+          },
+          onEvent: (type, o) => {
+            const key = `${r.plural}/${o.metadata.name ?? ''}`;
+            if (isPools) {
+              if (type === 'DELETED') this.poolObjects.delete(o.metadata.name ?? '');
+              else this.poolObjects.set(o.metadata.name ?? '', o.status);
+              this.schedulePoolStatus();
+            }
+            if (type === 'DELETED') {
+              this.configContent.delete(key);
+            } else {
+              const c = content(o);
+              // Our own pool status writes (and other status-only changes) are no configuration change.
+              if (this.configContent.get(key) === c) return;
+              this.configContent.set(key, c);
+            }
+            configChanged();
+          },
+          onError: () => {},
+        },
+        { namespace },
+      );
       this.reflectors.push(ref);
       await ref.start().catch((e: unknown) => this.log(`watching ${r.plural}: ${String(e)}`));
     }
+    const namespaces = new Reflector(kube, RESOURCES.namespaces, {
+      onSync: (items) => {
+        this.namespaces.clear();
+        for (const n of items) this.namespaces.set(n.metadata.name ?? '', n.metadata.labels ?? {});
+        this.enqueueAll();
+      },
+      onEvent: (type, n) => {
+        const name = n.metadata.name ?? '';
+        const before = JSON.stringify(this.namespaces.get(name) ?? {});
+        if (type === 'DELETED') this.namespaces.delete(name);
+        else this.namespaces.set(name, n.metadata.labels ?? {});
+        if (JSON.stringify(this.namespaces.get(name) ?? {}) === before) return;
+        for (const [key, svc] of this.services) if (svc.metadata.namespace === name) this.enqueue(key);
+      },
+      onError: (e) => this.log(`namespaces watch: ${String(e)}`),
+    });
+    this.reflectors.push(namespaces);
+    await namespaces.start().catch((e: unknown) => this.log(`watching namespaces: ${String(e)}`));
     const services = new Reflector(kube, RESOURCES.services, {
       onSync: (items) => {
         this.services.clear();
-        for (const s of items) this.services.set(serviceKey(s.metadata.namespace ?? '', s.metadata.name ?? ''), s as Service);
-        this.schedule();
+        for (const s of items) this.services.set(keyOf(s), s as Service);
+        this.enqueueAll();
       },
       onEvent: (type, s) => {
-        const k = serviceKey(s.metadata.namespace ?? '', s.metadata.name ?? '');
-        if (type === 'DELETED') this.services.delete(k);
-        else this.services.set(k, s as Service);
-        this.schedule();
+        const k = keyOf(s);
+        if (type === 'DELETED') {
+          this.services.delete(k);
+          this.reapSoon();
+        } else {
+          const cached = this.services.get(k);
+          // Our own write's answer may already be cached; the watch can deliver an older version after it.
+          if (cached && cached.metadata.uid === s.metadata.uid && olderThan(s.metadata.resourceVersion, cached.metadata.resourceVersion)) return;
+          this.services.set(k, s as Service);
+        }
+        this.enqueue(k);
       },
       onError: (e) => this.log(`services watch: ${String(e)}`),
     });
     this.reflectors.push(services);
     await services.start();
-    ledger.onChange(() => this.schedule());
+    ledger.onChange((holders) => {
+      for (const h of holders) {
+        // A reservation (generateName) or a holder whose Service is gone: the reaper's business.
+        if (h.includes('*') || !this.services.has(h)) this.reapSoon();
+        else this.enqueue(h);
+      }
+      this.schedulePoolStatus();
+    });
     const resync = () => {
       this.resyncTimer = setTimeout(() => {
-        this.schedule();
+        this.enqueueAll();
+        this.schedulePoolStatus();
         resync();
-      }, this.options.resyncMs ?? 30_000);
+      }, this.options.resyncMs ?? 60_000);
     };
     resync();
+    const reap = () => {
+      this.reapTimer = setTimeout(() => {
+        this.reapSoon(0);
+        reap();
+      }, this.options.reapMs ?? 5_000);
+    };
+    reap();
+    this.schedulePoolStatus();
   }
 
   stop(): Promise<void> {
     this.stopped = true;
     for (const r of this.reflectors) r.stop();
-    for (const t of [this.scheduled, this.resyncTimer, this.configTimer]) if (t) clearTimeout(t);
-    return this.idle;
+    for (const t of [this.resyncTimer, this.configTimer, this.reapTimer, this.reapSoonTimer, this.poolTimer, ...this.timers]) if (t) clearTimeout(t);
+    this.queue.clear();
+    return this.idle();
+  }
+
+  /** Resolves when no worker, reap pass or status write is running. */
+  private idle(): Promise<void> {
+    if (this.active.size === 0 && !this.reaping && !this.poolWriting) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private checkIdle(): void {
+    if (this.active.size > 0 || this.reaping || this.poolWriting) return;
+    for (const w of this.idleWaiters.splice(0)) w();
   }
 
   /** Called by leader election. */
@@ -132,38 +284,60 @@ export class Controller {
     this.leading = leading;
     if (leading) {
       void this.reportConfig();
-      this.schedule(0);
+      this.enqueueAll();
+      this.schedulePoolStatus();
+    } else {
+      this.queue.clear();
+      this.dirtyAgain.clear();
     }
   }
 
-  private schedule(delayMs = 10): void {
-    if (this.stopped || !this.leading || this.scheduled) return;
-    this.scheduled = setTimeout(() => {
-      this.scheduled = undefined;
-      void this.run();
+  // ---- the work queue ----
+
+  /** Marks a Service dirty (leader only); a worker reconciles it soon. */
+  private enqueue(key: string): void {
+    if (!this.leading || this.stopped) return;
+    if (this.active.has(key)) this.dirtyAgain.add(key);
+    else this.queue.add(key);
+    this.pump();
+  }
+
+  private enqueueAll(): void {
+    for (const key of this.services.keys()) this.enqueue(key);
+    this.reapSoon();
+  }
+
+  private enqueueLater(key: string, delayMs: number): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.enqueue(key);
     }, delayMs);
+    this.timers.add(t);
   }
 
-  private async run(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return;
+  private pump(): void {
+    const limit = this.options.concurrency ?? 8;
+    while (this.active.size < limit && this.leading && !this.stopped) {
+      const next = this.queue.values().next();
+      if (next.done) return;
+      const key = next.value;
+      this.queue.delete(key);
+      this.active.add(key);
+      void this.work(key);
     }
-    this.running = true;
-    let done = () => {};
-    this.idle = new Promise((r) => (done = r));
+  }
+
+  private async work(key: string): Promise<void> {
     try {
-      do {
-        this.again = false;
-        await this.reconcile().catch((e: unknown) => {
-          this.log(`reconcile: ${String(e)}`);
-          this.again = false;
-          this.schedule(500);
-        });
-      } while (this.again && this.leading && !this.stopped);
+      await this.reconcileKey(key);
+    } catch (e) {
+      this.log(`reconcile ${key}: ${String(e)}`);
+      this.enqueueLater(key, 500);
     } finally {
-      this.running = false;
-      done();
+      this.active.delete(key);
+      if (this.dirtyAgain.delete(key) && this.leading && !this.stopped) this.queue.add(key);
+      this.pump();
+      this.checkIdle();
     }
   }
 
@@ -183,9 +357,10 @@ export class Controller {
       this.options.metrics?.setConfigValid(true);
       const revoked = this.options.ledger.setPools(result.config.pools);
       for (const r of revoked) this.log(`${r.service} loses ${r.ips.map(formatIP).join(', ')}: ${r.failure.message}`);
+      this.enqueueAll();
+      this.schedulePoolStatus();
     }
     await this.reportConfig();
-    this.schedule();
   }
 
   /** Leader only: the ConfigurationState and, when invalid, a Warning event on the ConfigMap. */
@@ -219,61 +394,175 @@ export class Controller {
 
   // ---- reconcile ----
 
-  private async reconcile(): Promise<void> {
-    const { ledger, loadBalancerClass, kube } = this.options;
-    const nsLabels = new Map<string, Record<string, string>>();
-    const labelsOf = async (ns: string) => {
-      let l = nsLabels.get(ns);
-      if (!l) nsLabels.set(ns, (l = (await kube.get(RESOURCES.namespaces, ns))?.metadata.labels ?? {}));
-      return l;
-    };
+  /** Brings one Service, its claims, annotations and status into agreement. */
+  private async reconcileKey(key: string): Promise<void> {
+    const { ledger, loadBalancerClass } = this.options;
+    if (!this.leading || this.stopped) return;
+    const svc = this.services.get(key);
+    if (!svc) {
+      // Deleted (or not created yet): its claims are the reaper's business.
+      if (ledger.claimsOf(key).length > 0) this.reapSoon();
+      return;
+    }
+    if (!isOurs(svc as never, loadBalancerClass)) {
+      if (ledger.claimsOf(key).length > 0) await ledger.release(key);
+      if (svc.metadata.annotations?.[ASSIGNMENT.ips] !== undefined) await this.clear(svc, 'the Service is no longer of type LoadBalancer handled by MetalLB');
+      return;
+    }
+    const ns = svc.metadata.namespace ?? '';
+    const reservation = svc.metadata.annotations?.[ASSIGNMENT.reservation];
+    if (reservation && ledger.claimsOf(serviceKey(ns, reservation)).length > 0) {
+      // Admitted under generateName: hand the reservation's claims to the Service that was created.
+      await ledger.bind({ namespace: ns, name: reservation }, { name: svc.metadata.name ?? '', ...(svc.metadata.uid ? { uid: svc.metadata.uid } : {}) });
+    }
+    await this.reconcileService(svc, key, await this.labelsOf(ns));
+  }
+
+  /** A namespace's labels, from the watch; read once when the watch has not seen it yet. */
+  private async labelsOf(ns: string): Promise<Record<string, string>> {
+    const cached = this.namespaces.get(ns);
+    if (cached) return cached;
+    const labels = (await this.options.kube.get(RESOURCES.namespaces, ns))?.metadata.labels ?? {};
+    this.namespaces.set(ns, labels);
+    return labels;
+  }
+
+  /** Runs the reap pass soon (coalesced). */
+  private reapSoon(delayMs = 200): void {
+    if (!this.leading || this.stopped) return;
+    if (this.reaping) {
+      this.reapAgain = true;
+      return;
+    }
+    if (this.reapSoonTimer) {
+      if (delayMs > 0) return;
+      clearTimeout(this.reapSoonTimer);
+    }
+    this.reapSoonTimer = setTimeout(() => {
+      this.reapSoonTimer = undefined;
+      this.reaping = (async () => {
+        try {
+          do {
+            this.reapAgain = false;
+            await this.reap();
+          } while (this.reapAgain && this.leading && !this.stopped);
+        } catch (e) {
+          this.log(`reaping claims: ${String(e)}`);
+        } finally {
+          this.reaping = undefined;
+          this.checkIdle();
+        }
+      })();
+    }, delayMs);
+  }
+
+  /**
+   * Claims whose holder is gone or never came: released (a holder bound to a Service that is
+   * gone at once, one never bound after the grace period); reservations handed to their Service.
+   */
+  private async reap(): Promise<void> {
+    const { ledger } = this.options;
     const reservations = new Map<string, Service>();
-    for (const svc of [...this.services.values()]) {
-      if (!this.leading || this.stopped) return;
-      const key = serviceKey(svc.metadata.namespace ?? '', svc.metadata.name ?? '');
+    for (const svc of this.services.values()) {
       const reservation = svc.metadata.annotations?.[ASSIGNMENT.reservation];
       if (reservation) reservations.set(serviceKey(svc.metadata.namespace ?? '', reservation), svc);
-      if (!isOurs(svc as never, loadBalancerClass)) {
-        if (ledger.claimsOf(key).length > 0) await ledger.release(key);
-        if (svc.metadata.annotations?.[ASSIGNMENT.ips] !== undefined) await this.clear(svc, 'the Service is no longer of type LoadBalancer handled by MetalLB');
-        continue;
-      }
-      await this.reconcileService(svc, key, await labelsOf(svc.metadata.namespace ?? ''));
     }
-    // Claims whose holder is gone or never came.
     const now = this.clock.now().getTime();
     const grace = this.options.reservationGraceMs ?? 30_000;
     for (const claim of ledger.all()) {
       const age = now - Date.parse(claim.metadata.creationTimestamp ?? '') || 0;
       for (const h of claim.spec.holders) {
+        if (!this.leading || this.stopped) return;
         const key = serviceKey(h.namespace, h.name);
+        // A worker has it, or will soon: let it finish first.
+        if (this.queue.has(key) || this.active.has(key)) continue;
         const svc = this.services.get(key);
-        if (svc && (!h.uid || h.uid === svc.metadata.uid)) continue;
+        if (svc) {
+          // Re-created under the same name, or turned away from us: the worker rebinds or releases.
+          if ((h.uid && h.uid !== svc.metadata.uid) || !isOurs(svc as never, this.options.loadBalancerClass)) this.enqueue(key);
+          continue;
+        }
         if (h.name.includes('*')) {
           const owner = reservations.get(key);
           if (owner) {
-            await ledger.bind(h, { name: owner.metadata.name ?? '', ...(owner.metadata.uid ? { uid: owner.metadata.uid } : {}) });
+            this.enqueue(keyOf(owner));
             continue;
           }
         }
-        // A holder with a UID whose Service is gone (or was re-created) is released at once; one
-        // never bound waits for its Service to be created.
-        if ((h.uid && (!svc || svc.metadata.uid !== h.uid)) || age > grace) {
+        // A holder with a UID whose Service is gone is released at once; one never bound waits
+        // for its Service to be created.
+        if (h.uid || age > grace) {
           this.log(`releasing ${key}'s claim on ${claim.spec.ip}: ${h.uid ? 'the Service is gone' : 'no such Service appeared'}`);
           await ledger.release(key);
         }
       }
     }
-    this.reportUsage();
   }
 
-  private reportUsage(): void {
-    const m = this.options.metrics;
-    if (!m) return;
-    const names = new Set(this.options.ledger.allocator.claims().map((c) => c.pool));
+  // ---- pool usage: metrics and IPAddressPool status ----
+
+  /** Writes pools' usage soon: at once after a quiet spell, at most every `poolStatusMs`. */
+  private schedulePoolStatus(): void {
+    if (this.stopped) return;
+    if (this.poolWriting) {
+      this.poolAgain = true;
+      return;
+    }
+    if (this.poolTimer) return;
+    const every = this.options.poolStatusMs ?? 500;
+    // A little delay even so: a burst of claim changes is written once.
+    const wait = Math.max(20, this.lastPoolWrite + every - Date.now());
+    this.poolTimer = setTimeout(() => {
+      this.poolTimer = undefined;
+      this.lastPoolWrite = Date.now();
+      this.poolWriting = this.writePoolUsage()
+        .catch((e: unknown) => this.log(`pool status: ${String(e)}`))
+        .finally(() => {
+          this.poolWriting = undefined;
+          this.checkIdle();
+          if (this.poolAgain) {
+            this.poolAgain = false;
+            this.schedulePoolStatus();
+          }
+        });
+    }, wait);
+  }
+
+  /** Metrics for every pool (empty ones too); the leader also writes each IPAddressPool's status. */
+  private async writePoolUsage(): Promise<void> {
+    const { ledger, metrics, kube, namespace } = this.options;
+    const names = new Set(ledger.currentPools().map((p) => p.name));
+    for (const name of this.reportedPools) {
+      if (names.has(name)) continue;
+      metrics?.removePool?.(name);
+      this.reportedPools.delete(name);
+    }
+    const statuses = new Map<string, PoolStatus>();
     for (const name of names) {
-      const u = this.options.ledger.allocator.usage(name);
-      if (u) m.setPoolUsage(name, Number(u.used), Number(u.size));
+      const u = ledger.allocator.usage(name);
+      if (!u) continue;
+      metrics?.setPoolUsage(name, Number(u.used), Number(u.size));
+      this.reportedPools.add(name);
+      statuses.set(name, {
+        assignedIPv4: Number(u.families.IPv4.used),
+        assignedIPv6: Number(u.families.IPv6.used),
+        availableIPv4: Number(u.families.IPv4.free),
+        availableIPv6: Number(u.families.IPv6.free > MAX_COUNT ? MAX_COUNT : u.families.IPv6.free),
+        used: Number(u.used),
+        free: u.free.toString(),
+      });
+    }
+    if (!this.leading) return;
+    for (const [name, status] of statuses) {
+      if (this.stopped || !this.leading) return;
+      if (!this.poolObjects.has(name)) continue; // from the ConfigMap: no object to write to
+      if (sameStatus(this.poolObjects.get(name), status)) continue;
+      try {
+        const written = await kube.patch(CONFIG_KINDS.IPAddressPool as Resource, name, namespace, { status }, { subresource: 'status' });
+        if (this.poolObjects.has(name)) this.poolObjects.set(name, written.status);
+      } catch (e) {
+        if (!isKubeError(e, 404)) throw e;
+      }
     }
   }
 
@@ -297,7 +586,7 @@ export class Controller {
     const result = await ledger.allocate(read.request);
     if (!result.ok) {
       if (result.transient) {
-        this.schedule(200);
+        this.enqueueLater(key, 200);
         return;
       }
       await this.failed(svc, key, result.failure.code, result.failure.message);

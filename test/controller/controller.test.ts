@@ -4,10 +4,11 @@
  * the leader's death hands over within seconds, a restart keeps every IP, a bad configuration
  * keeps the last good one.
  */
-import { CoreV1Api, type V1Service } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type V1Service } from '@kubernetes/client-node';
 import { Ledger } from '../../webhook/claims.js';
 import { Controller } from '../../webhook/controller.js';
 import { RESOURCES, type ClientKube } from '../../webhook/kube.js';
+import { Metrics } from '../../webhook/metrics.js';
 import { LeaderElector } from '../../webhook/leader.js';
 import { ASSIGNMENT } from '../../webhook/services.js';
 import { eventually, kubeConfigFor } from '../apiserver/testing.js';
@@ -39,7 +40,8 @@ afterEach(async () => {
 class Replica {
   readonly kube: ClientKube = cluster.newKube();
   readonly ledger = new Ledger(this.kube);
-  readonly controller = new Controller({ kube: this.kube, ledger: this.ledger, namespace: 'metallb-system', reservationGraceMs: 2000 });
+  readonly metrics = new Metrics();
+  readonly controller = new Controller({ kube: this.kube, ledger: this.ledger, namespace: 'metallb-system', reservationGraceMs: 2000, metrics: this.metrics });
   readonly elector: LeaderElector;
   constructor(readonly identity: string) {
     this.elector = new LeaderElector({
@@ -145,5 +147,61 @@ describe('reconcile loop', () => {
     await cluster.api.store.delete('metallb.io/v1beta1', 'IPAddressPool', 'overlapping', 'metallb-system');
     await eventually(async () => ((await cluster.kube.get(RESOURCES.configurationStates, 'controller', 'metallb-system'))?.status as { result?: string })?.result === 'Valid' || undefined, 5000, 'Valid again');
     await r.stop();
+  });
+});
+
+describe('IPAddressPool status', () => {
+  it('the leader writes used and free into each pool, and metrics for every pool, empty ones too', async () => {
+    const custom = kubeConfigFor(cluster.api).makeApiClient(CustomObjectsApi);
+    await cluster.api.store.create({
+      apiVersion: 'metallb.io/v1beta1',
+      kind: 'IPAddressPool',
+      metadata: { name: 'spare', namespace: 'metallb-system' },
+      spec: { addresses: ['198.51.100.0/30', '2001:db8:1::/120'], autoAssign: false },
+    } as never);
+    const r = await new Replica('a').start();
+    await eventually(() => r.elector.leading, 10_000, 'leadership');
+    const statusOf = async (name: string) =>
+      ((await custom.getNamespacedCustomObject({ group: 'metallb.io', version: 'v1beta1', namespace: 'metallb-system', plural: 'ipaddresspools', name })) as { status?: Record<string, unknown> }).status;
+    // The spare pool holds 4 + 256 addresses, none used.
+    expect(await eventually(async () => ((await statusOf('spare'))?.free === '260' ? statusOf('spare') : undefined), 3000, 'spare status')).toEqual({
+      assignedIPv4: 0,
+      assignedIPv6: 0,
+      availableIPv4: 4,
+      availableIPv6: 256,
+      used: 0,
+      free: '260',
+    });
+    const usedBefore = Number((await eventually(() => statusOf('main'), 3000, 'main status'))?.used);
+    await core.createNamespacedService({ namespace: 'default', body: lb('counted-1') });
+    await core.createNamespacedService({ namespace: 'default', body: lb('counted-2', { ipFamilyPolicy: 'SingleStack' }) });
+    await core.createNamespacedService({
+      namespace: 'default',
+      body: { ...lb('from-spare'), metadata: { name: 'from-spare', annotations: { 'metallb.io/address-pool': 'spare' } } },
+    });
+    const main = await eventually(async () => {
+      const s = await statusOf('main');
+      return Number(s?.used) === usedBefore + 2 ? s : undefined;
+    }, 3000, 'main counts two more');
+    expect(main).toMatchObject({ assignedIPv4: usedBefore + 2, availableIPv4: 64 - usedBefore - 2, free: String(64 - usedBefore - 2) });
+    await eventually(async () => ((await statusOf('spare'))?.used === 1 ? true : undefined), 3000, 'spare counts one');
+    // kubectl get's printer columns read these fields.
+    const text = await r.metrics.text();
+    expect(text).toMatch(/metallb_addresses_in_use\{pool="spare"\} 1/);
+    expect(text).toMatch(/metallb_addresses_total\{pool="spare"\} 260/);
+    expect(text).toMatch(new RegExp(`metallb_addresses_in_use\\{pool="main"\\} ${usedBefore + 2}`));
+    // Freed addresses are counted back, and a status write does not make the controller re-read the configuration in a loop.
+    for (const n of ['counted-1', 'counted-2', 'from-spare']) await core.deleteNamespacedService({ name: n, namespace: 'default' });
+    await eventually(async () => ((await statusOf('spare'))?.used === 0 && Number((await statusOf('main'))?.used) === usedBefore ? true : undefined), 5000, 'freed');
+    const rv = (await custom.getNamespacedCustomObject({ group: 'metallb.io', version: 'v1beta1', namespace: 'metallb-system', plural: 'ipaddresspools', name: 'spare' })) as {
+      metadata: { resourceVersion: string };
+    };
+    await new Promise((res) => setTimeout(res, 1500));
+    const later = (await custom.getNamespacedCustomObject({ group: 'metallb.io', version: 'v1beta1', namespace: 'metallb-system', plural: 'ipaddresspools', name: 'spare' })) as {
+      metadata: { resourceVersion: string };
+    };
+    expect(later.metadata.resourceVersion).toBe(rv.metadata.resourceVersion);
+    await r.stop();
+    await cluster.api.store.delete('metallb.io/v1beta1', 'IPAddressPool', 'spare', 'metallb-system');
   });
 });
