@@ -178,7 +178,16 @@ export class ClientKube implements KubeApi {
   }
 
   private async call(method: string, path: string, body?: unknown, contentType?: string): Promise<unknown> {
-    const { status, json } = await this.send(method, path, body, contentType);
+    let answer: { status: number; json: unknown };
+    try {
+      answer = await this.send(method, path, body, contentType);
+    } catch (e) {
+      // A keep-alive connection the server closed just as we reused it: a read is safe to send
+      // again (as client-go does); a write is not, it may have been applied.
+      if (method !== 'GET' || !isConnectionReset(e)) throw e;
+      answer = await this.send(method, path, body, contentType);
+    }
+    const { status, json } = answer;
     if (status >= 200 && status < 300) return json;
     const s = (json ?? {}) as { reason?: string; message?: string };
     throw new KubeError(status, s.reason ?? 'Unknown', s.message ?? `${method} ${path}: HTTP ${status}`);
@@ -264,6 +273,11 @@ export class ClientKube implements KubeApi {
   close(): void {
     this.agent?.destroy();
   }
+}
+
+function isConnectionReset(e: unknown): boolean {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return code === 'ECONNRESET' || code === 'EPIPE';
 }
 
 /** Whether resourceVersion `a` is older than `b` (numeric, as etcd's revisions; opaque ones compare as unknown = not older). */
