@@ -246,6 +246,12 @@ export function webhookApp(options: Omit<WebhookServerOptions, 'certificate' | '
 export async function startWebhookServer(options: WebhookServerOptions): Promise<WebhookServer> {
   const app = webhookApp(options);
   const server = createServer({ cert: options.certificate.certPem, key: options.certificate.keyPem, minVersion: 'TLSv1.2' }, app);
+  // The API server keeps idle connections to webhooks for up to 90 s (Go's default) and does not
+  // retry a POST whose reused connection we closed under it; closing first (Node's default is
+  // 5 s) turns into a failed admission call, and with failurePolicy Ignore, a Service admitted
+  // without its IP. So we keep idle connections longer than any client does.
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 125_000;
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     sockets.add(s);

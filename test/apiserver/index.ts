@@ -159,6 +159,10 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   } else {
     server = createHttpServer(router.handle);
   }
+  // Like kube-apiserver (Go's server closes idle connections only when told to), keep clients'
+  // idle keep-alive connections open; Node's 5 s default races clients that reuse them.
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 125_000;
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     sockets.add(s);

@@ -132,6 +132,11 @@ describe('admission', () => {
     expect((await post('/mutate/pods', review(baseRequest))).status).toBe(404);
   });
 
+  it('keeps idle connections longer than the API server does (90 s), so a reused one is never closed under a POST', () => {
+    expect(server.server.keepAliveTimeout).toBeGreaterThan(90_000);
+    expect(server.server.headersTimeout).toBeGreaterThan(server.server.keepAliveTimeout);
+  });
+
   it('keeps serving after all of that', async () => {
     expect((await post('/mutate/services', review(baseRequest))).status).toBe(200);
   });
