@@ -48,6 +48,7 @@ interface LeaseSpec {
 export class LeaderElector {
   leading = false;
   private timer: NodeJS.Timeout | undefined;
+  private inflight: Promise<void> | undefined;
   private stopped = true;
   private observed: { record: string; at: number } | undefined;
   private lastRenew = 0;
@@ -67,25 +68,35 @@ export class LeaderElector {
 
   start(): void {
     this.stopped = false;
-    void this.tick();
+    this.inflight = this.tick();
   }
 
   /** Stops; with `release`, gives the lease up so another replica takes over at once. */
   async stop(release = true): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.leading && release) {
+    // A renewal still in flight would write the lease after our release (or make the release
+    // meet 409 Conflict and leave the lease held): let it land first.
+    await this.inflight;
+    if (this.leading && release) await this.release();
+    this.setLeading(false);
+  }
+
+  private async release(): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
       try {
         const lease = await this.options.kube.get(RESOURCES.leases, this.name, this.options.namespace);
         const spec = (lease?.spec ?? {}) as LeaseSpec;
         if (lease && spec.holderIdentity === this.options.identity) {
           await this.options.kube.replace(RESOURCES.leases, { ...lease, spec: { ...spec, holderIdentity: '', leaseDurationSeconds: 1 } });
         }
+        return;
       } catch (e) {
+        if (isKubeError(e, 409) && attempt < 3) continue;
         this.options.log?.(`releasing the lease: ${String(e)}`);
+        return;
       }
     }
-    this.setLeading(false);
   }
 
   private setLeading(leading: boolean): void {
@@ -108,7 +119,7 @@ export class LeaderElector {
     if (won) this.lastRenew = now;
     // A leader that could not renew for a whole lease duration must assume someone else leads.
     this.setLeading(won || (this.leading && now - this.lastRenew < this.durationMs));
-    this.timer = setTimeout(() => void this.tick(), this.leading ? this.renewMs : this.retryMs);
+    this.timer = setTimeout(() => (this.inflight = this.tick()), this.leading ? this.renewMs : this.retryMs);
   }
 
   private async tryAcquireOrRenew(): Promise<boolean> {

@@ -1,0 +1,78 @@
+import { KubeError, type KubeApi, type KubeObject } from './kube.js';
+import { LeaderElector } from './leader.js';
+
+/**
+ * One Lease with resourceVersion checks. `hold` parks the next renewal inside its write; `gate`
+ * makes reads return late (what they read is taken at once), to order a release's read before
+ * a renewal's write.
+ */
+class LeaseStore {
+  lease: KubeObject | undefined;
+  private rv = 0;
+  hold: { entered: () => void; release: Promise<void> } | undefined;
+  gate: Promise<void> | undefined;
+
+  readonly api = {
+    get: async () => {
+      const seen = this.lease ? structuredClone(this.lease) : undefined;
+      await this.gate;
+      return seen;
+    },
+    create: async (_r: unknown, obj: KubeObject) => {
+      if (this.lease) throw new KubeError(409, 'AlreadyExists', 'exists');
+      this.lease = { ...obj, metadata: { ...obj.metadata, resourceVersion: String(++this.rv) } };
+      return structuredClone(this.lease);
+    },
+    replace: async (_r: unknown, obj: KubeObject) => {
+      const hold = this.hold;
+      if (hold && obj.spec && (obj.spec as { holderIdentity?: string }).holderIdentity) {
+        this.hold = undefined;
+        hold.entered();
+        await hold.release;
+      }
+      if (obj.metadata.resourceVersion !== this.lease?.metadata.resourceVersion) throw new KubeError(409, 'Conflict', 'stale');
+      this.lease = { ...obj, metadata: { ...obj.metadata, resourceVersion: String(++this.rv) } };
+      return structuredClone(this.lease);
+    },
+  } as unknown as KubeApi;
+}
+
+const holder = (s: LeaseStore) => (s.lease?.spec as { holderIdentity?: string } | undefined)?.holderIdentity;
+
+describe('LeaderElector', () => {
+  it('releases the lease on stop even while a renewal is in flight', async () => {
+    const store = new LeaseStore();
+    let leading = false;
+    const elector = new LeaderElector({
+      kube: store.api,
+      namespace: 'metallb-system',
+      identity: 'a',
+      leaseDurationMs: 2000,
+      renewMs: 20,
+      onStartedLeading: () => (leading = true),
+      onStoppedLeading: () => (leading = false),
+    });
+    elector.start();
+    while (!leading) await new Promise((r) => setTimeout(r, 5));
+
+    // Park the next renewal inside its write; stop (its read of the lease, if it reads now,
+    // sees the lease before the renewal); let the renewal land; then let reads return.
+    let release = () => {};
+    let open = () => {};
+    const entered = new Promise<void>((resolve) => {
+      store.hold = { entered: resolve, release: new Promise<void>((r) => (release = r)) };
+    });
+    await entered;
+    store.gate = new Promise<void>((r) => (open = r));
+    const stopped = elector.stop();
+    await new Promise((r) => setTimeout(r, 20));
+    release();
+    await new Promise((r) => setTimeout(r, 20));
+    open();
+    store.gate = undefined;
+    await stopped;
+
+    expect(holder(store)).toBe('');
+    expect(leading).toBe(false);
+  });
+});
