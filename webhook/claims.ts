@@ -259,8 +259,16 @@ export class Ledger {
     this.pending.delete(service);
     const affected = new Set([service]);
     for (const ip of reserved) for (const h of this.claims.get(claimName(ip))?.spec.holders ?? []) affected.add(holderKey(h));
+    const mirrored = (s: string) => {
+      const c = this.allocator.claim(s);
+      return c ? `${c.pool}:${c.ips.map(formatIP).join(',')}` : '';
+    };
+    const before = new Map([...affected].map((s) => [s, mirrored(s)]));
     this.resync(affected);
-    for (const l of this.listeners) l(affected);
+    // Only holders whose mirror moved: a reservation that became its claims unchanged (every
+    // idempotent allocate) is no news, and telling the controller would make it reconcile again, forever.
+    const changed = new Set([...affected].filter((s) => mirrored(s) !== before.get(s)));
+    if (changed.size > 0) for (const l of this.listeners) l(changed);
   }
 
   /** Drop the Service from every claim (deleting claims it held alone). Returns what it held. */

@@ -26,8 +26,8 @@
  */
 import { serviceKey, serviceToRequest } from '../core/allocator/index.js';
 import { formatConfigError } from '../core/config/index.js';
-import { formatIP } from '../core/ip/index.js';
-import type { Ledger } from './claims.js';
+import { formatIP, parseIP, type IP } from '../core/ip/index.js';
+import type { Ledger, LedgerResult } from './claims.js';
 import { CONFIG_MAP_NAME, parseObjects, readConfigObjects } from './config-admission.js';
 import { CONFIG_KINDS, isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject, type Resource } from './kube.js';
 import { systemClock, type Clock } from './leader.js';
@@ -89,6 +89,20 @@ function sameStatus(have: unknown, want: PoolStatus): boolean {
   return (Object.keys(want) as (keyof PoolStatus)[]).every((k) => h[k] === want[k]);
 }
 
+/** The IPs a Service shows as its assignment when its annotation and its status agree. */
+function shownIPs(svc: Service): IP[] | undefined {
+  const text = svc.metadata.annotations?.[ASSIGNMENT.ips];
+  if (!text) return undefined;
+  const ips: IP[] = [];
+  for (const t of text.split(',')) {
+    const p = parseIP(t.trim());
+    if (!p.ok) return undefined;
+    ips.push(p.value);
+  }
+  const status = (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '').sort();
+  return JSON.stringify(ips.map(formatIP).sort()) === JSON.stringify(status) ? ips : undefined;
+}
+
 function keyOf(o: KubeObject): string {
   return serviceKey(o.metadata.namespace ?? '', o.metadata.name ?? '');
 }
@@ -137,6 +151,10 @@ export class Controller {
   /** Last event reason+message per Service, so a steady state emits nothing. */
   private readonly lastEvent = new Map<string, string>();
   private readonly warnedDeprecated = new Set<string>();
+  /** Why the last configuration change revoked a Service's IPs, until the Service is reconciled. */
+  private readonly revokedWhy = new Map<string, string>();
+  /** Services left without an IP by their last reconcile: tried again whenever a claim lets go. */
+  private readonly waiting = new Set<string>();
   private readonly clock: Clock;
   private readonly log: (line: string) => void;
 
@@ -235,6 +253,8 @@ export class Controller {
     this.reflectors.push(services);
     await services.start();
     ledger.onChange((holders) => {
+      // A holder left without claims may have freed an address a waiting Service asked for.
+      if ([...holders].some((h) => ledger.claimsOf(h).length === 0)) for (const k of this.waiting) this.enqueue(k);
       for (const h of holders) {
         // A reservation (generateName) or a holder whose Service is gone: the reaper's business.
         if (h.includes('*') || !this.services.has(h)) this.reapSoon();
@@ -356,7 +376,10 @@ export class Controller {
       this.lastValidAt = this.clock.now().toISOString().replace(/\.\d{3}Z$/, 'Z');
       this.options.metrics?.setConfigValid(true);
       const revoked = this.options.ledger.setPools(result.config.pools);
-      for (const r of revoked) this.log(`${r.service} loses ${r.ips.map(formatIP).join(', ')}: ${r.failure.message}`);
+      for (const r of revoked) {
+        this.log(`${r.service} loses ${r.ips.map(formatIP).join(', ')}: ${r.failure.message}`);
+        this.revokedWhy.set(r.service, r.failure.message);
+      }
       this.enqueueAll();
       this.schedulePoolStatus();
     }
@@ -400,11 +423,15 @@ export class Controller {
     if (!this.leading || this.stopped) return;
     const svc = this.services.get(key);
     if (!svc) {
+      this.waiting.delete(key);
+      this.revokedWhy.delete(key);
       // Deleted (or not created yet): its claims are the reaper's business.
       if (ledger.claimsOf(key).length > 0) this.reapSoon();
       return;
     }
     if (!isOurs(svc as never, loadBalancerClass)) {
+      this.waiting.delete(key);
+      this.revokedWhy.delete(key);
       if (ledger.claimsOf(key).length > 0) await ledger.release(key);
       if (svc.metadata.annotations?.[ASSIGNMENT.ips] !== undefined) await this.clear(svc, 'the Service is no longer of type LoadBalancer handled by MetalLB');
       return;
@@ -579,11 +606,22 @@ export class Controller {
       const names = read.deprecated.map((d) => `${d.used} (use ${d.preferred})`).join(', ');
       await this.event(svc, 'Warning', 'DeprecatedAnnotation', `deprecated annotations: ${names}`);
     }
+    const revoked = this.revokedWhy.get(key);
+    this.revokedWhy.delete(key);
     if (!read.ok) {
       await this.failed(svc, key, read.failure.code, read.failure.message);
       return;
     }
-    const result = await ledger.allocate(read.request);
+    const held = ledger.heldBy(key)?.ips.map(formatIP);
+    const shown = held ? undefined : shownIPs(svc);
+    let result: LedgerResult | undefined;
+    if (shown) {
+      // No claim behind an assignment the Service shows in both annotation and status (a claim
+      // deleted by hand): take the same IPs again if they are free, so the IP does not move. The
+      // second call keeps them and records the Service's own request in the claims.
+      if ((await ledger.allocate({ ...read.request, requestedIPs: shown })).ok) result = await ledger.allocate(read.request);
+    }
+    result ??= await ledger.allocate(read.request);
     if (!result.ok) {
       if (result.transient) {
         this.enqueueLater(key, 200);
@@ -612,11 +650,18 @@ export class Controller {
       throw e;
     }
     if (result.changed) this.options.metrics?.countAllocation(result.pool);
+    this.waiting.delete(key);
+    const was = held ?? shown?.map(formatIP) ?? [];
+    if (was.some((ip) => !ips.includes(ip))) {
+      const why = revoked ?? (held ? 'the Service asks for something else now' : 'the address was taken meanwhile');
+      await this.event(svc, 'Warning', 'ClearAssignment', `current IP [${was.map((i) => `"${i}"`).join(', ')}] not allowed: ${why}; assigning another`);
+    }
     await this.once(svc, key, 'Normal', 'IPAllocated', `Assigned IP [${ips.map((i) => `"${i}"`).join(', ')}] from pool "${result.pool}"`);
   }
 
   private async failed(svc: Service, key: string, code: string, message: string): Promise<void> {
     this.options.metrics?.countFailure(code);
+    this.waiting.add(key);
     if ((svc.status?.loadBalancer?.ingress ?? []).length > 0 || svc.metadata.annotations?.[ASSIGNMENT.ips] !== undefined) {
       await this.options.ledger.release(key);
       await this.clear(svc, message);
