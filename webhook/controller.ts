@@ -31,6 +31,7 @@ import type { Ledger, LedgerResult } from './claims.js';
 import { CONFIG_MAP_NAME, parseObjects, readConfigObjects } from './config-admission.js';
 import { CONFIG_KINDS, isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject, type Resource } from './kube.js';
 import { systemClock, type Clock } from './leader.js';
+import { NamespaceLabels } from './namespaces.js';
 import { ASSIGNMENT, isOurs } from './services.js';
 
 /** What the loop reports to metrics; the webhook's Metrics class satisfies it. */
@@ -60,6 +61,8 @@ export interface ControllerOptions {
   reapMs?: number;
   /** Minimum time between two status writes of one IPAddressPool (default 500 ms). */
   poolStatusMs?: number;
+  /** Namespace labels shared with the admission handlers (default: a cache of its own, started and stopped with the loop). */
+  namespaceLabels?: NamespaceLabels;
   /** Identity for events. */
   instance?: string;
   log?: (line: string) => void;
@@ -116,8 +119,8 @@ function content(o: KubeObject): string {
 /** The reconcile loop; `start` in every replica, `setLeading` from the leader election. */
 export class Controller {
   private readonly services = new Map<string, Service>();
-  /** Namespace name -> labels (serviceAllocation.namespaceSelectors), from a watch. */
-  private readonly namespaces = new Map<string, Record<string, string>>();
+  /** Namespace labels (serviceAllocation.namespaceSelectors), from a watch. */
+  private readonly namespaceLabels: NamespaceLabels;
   /** IPAddressPool name (in our namespace) -> its status as last seen or written. */
   private readonly poolObjects = new Map<string, unknown>();
   /** Pools whose metrics are reported, to remove the ones that go. */
@@ -161,6 +164,7 @@ export class Controller {
   constructor(private readonly options: ControllerOptions) {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? (() => {});
+    this.namespaceLabels = options.namespaceLabels ?? new NamespaceLabels(options.kube, { log: this.log });
   }
 
   /** Loads the configuration and the Services and starts watching; resolves when loaded. */
@@ -211,24 +215,11 @@ export class Controller {
       this.reflectors.push(ref);
       await ref.start().catch((e: unknown) => this.log(`watching ${r.plural}: ${String(e)}`));
     }
-    const namespaces = new Reflector(kube, RESOURCES.namespaces, {
-      onSync: (items) => {
-        this.namespaces.clear();
-        for (const n of items) this.namespaces.set(n.metadata.name ?? '', n.metadata.labels ?? {});
-        this.enqueueAll();
-      },
-      onEvent: (type, n) => {
-        const name = n.metadata.name ?? '';
-        const before = JSON.stringify(this.namespaces.get(name) ?? {});
-        if (type === 'DELETED') this.namespaces.delete(name);
-        else this.namespaces.set(name, n.metadata.labels ?? {});
-        if (JSON.stringify(this.namespaces.get(name) ?? {}) === before) return;
-        for (const [key, svc] of this.services) if (svc.metadata.namespace === name) this.enqueue(key);
-      },
-      onError: (e) => this.log(`namespaces watch: ${String(e)}`),
+    this.namespaceLabels.onChange((name) => {
+      if (name === undefined) this.enqueueAll();
+      else for (const [key, svc] of this.services) if (svc.metadata.namespace === name) this.enqueue(key);
     });
-    this.reflectors.push(namespaces);
-    await namespaces.start().catch((e: unknown) => this.log(`watching namespaces: ${String(e)}`));
+    await this.namespaceLabels.start();
     const services = new Reflector(kube, RESOURCES.services, {
       onSync: (items) => {
         this.services.clear();
@@ -283,6 +274,7 @@ export class Controller {
   stop(): Promise<void> {
     this.stopped = true;
     for (const r of this.reflectors) r.stop();
+    if (!this.options.namespaceLabels) this.namespaceLabels.stop();
     for (const t of [this.resyncTimer, this.configTimer, this.reapTimer, this.reapSoonTimer, this.poolTimer, ...this.timers]) if (t) clearTimeout(t);
     this.queue.clear();
     return this.idle();
@@ -446,12 +438,8 @@ export class Controller {
   }
 
   /** A namespace's labels, from the watch; read once when the watch has not seen it yet. */
-  private async labelsOf(ns: string): Promise<Record<string, string>> {
-    const cached = this.namespaces.get(ns);
-    if (cached) return cached;
-    const labels = (await this.options.kube.get(RESOURCES.namespaces, ns))?.metadata.labels ?? {};
-    this.namespaces.set(ns, labels);
-    return labels;
+  private labelsOf(ns: string): Promise<Record<string, string>> {
+    return this.namespaceLabels.labels(ns);
   }
 
   /** Runs the reap pass soon (coalesced). */

@@ -148,7 +148,7 @@ async function main(argv: string[]): Promise<void> {
   const { namespace, identity } = flags;
   // Checked before the slow imports below, so the most common mistake is answered at once.
   if (flags.kubeconfig && !existsSync(flags.kubeconfig)) throw new UsageError(`cannot load the kubeconfig ${flags.kubeconfig}: no such file`);
-  const [{ AdmissionregistrationV1Api, CoreV1Api, KubeConfig }, { CertDirectory, CertManager, KubeCertStore, systemClock }, { Ledger }, { ConfigAdmission }, { Controller }, { ClientKube }, { LeaderElector }, { Metrics }, { startWebhookServer }, { ServiceAdmission }] =
+  const [{ AdmissionregistrationV1Api, CoreV1Api, KubeConfig }, { CertDirectory, CertManager, KubeCertStore, systemClock }, { Ledger }, { ConfigAdmission }, { Controller }, { ClientKube }, { LeaderElector }, { Metrics }, { NamespaceLabels }, { startWebhookServer }, { ServiceAdmission }] =
     await Promise.all([
       import('@kubernetes/client-node'),
       import('./certs.js'),
@@ -158,6 +158,7 @@ async function main(argv: string[]): Promise<void> {
       import('./kube.js'),
       import('./leader.js'),
       import('./metrics.js'),
+      import('./namespaces.js'),
       import('./server.js'),
       import('./services.js'),
     ]);
@@ -210,16 +211,20 @@ async function main(argv: string[]): Promise<void> {
   }
 
   const ledger = new Ledger(kube, [], { log });
+  // Namespace labels from a watch, for the admission handlers and the loop alike: an admission
+  // call costs no namespace GET.
+  const namespaceLabels = new NamespaceLabels(kube, { log });
   const controller = new Controller({
     kube,
     ledger,
     namespace,
+    namespaceLabels,
     ...(flags.lbClass ? { loadBalancerClass: flags.lbClass } : {}),
     metrics,
     instance: identity,
     log,
   });
-  const services = new ServiceAdmission({ ledger, kube, ...(flags.lbClass ? { loadBalancerClass: flags.lbClass } : {}), metrics });
+  const services = new ServiceAdmission({ ledger, namespaces: namespaceLabels, ...(flags.lbClass ? { loadBalancerClass: flags.lbClass } : {}), metrics });
   const config = new ConfigAdmission({ kube, ledger, namespace });
 
   // Serve (health probes) at once; admit only once the claims and the configuration are loaded.
@@ -261,7 +266,7 @@ async function main(argv: string[]): Promise<void> {
   });
   log(`metrics listening on ${hostPort(await listen(metricsServer, flags.metricsPort, flags.bindAddress))}`);
 
-  await ledger.start();
+  await Promise.all([ledger.start(), namespaceLabels.start()]);
   await controller.start();
   ready = true;
   log('ready');
@@ -303,6 +308,7 @@ async function main(argv: string[]): Promise<void> {
     await controller.stop();
     await elector.stop(true);
     ledger.stop();
+    namespaceLabels.stop();
     await new Promise<void>((r) => metricsServer.close(() => r()));
     kube.close();
     log('stopped');

@@ -15,7 +15,7 @@ import { claimName } from '../core/allocator/claim-name.js';
 import { serviceKey, serviceToRequest, type Failure, type FailureCode, type Request, type ServiceShape } from '../core/allocator/index.js';
 import { formatIP, parseIP } from '../core/ip/index.js';
 import type { Ledger } from './claims.js';
-import { RESOURCES, type KubeApi } from './kube.js';
+import type { NamespaceLabelReader } from './namespaces.js';
 import type { AdmissionHandler, AdmissionRequest, AdmissionVerdict, JsonPatchOperation } from './review.js';
 
 /** Annotations the webhook writes on a Service (the user's own request fields stay as written). */
@@ -33,8 +33,8 @@ export interface AllocationMetrics {
 
 export interface ServiceAdmissionOptions {
   ledger: Ledger;
-  /** Reads namespace labels (serviceAllocation.namespaceSelectors). */
-  kube: KubeApi;
+  /** Namespace labels (serviceAllocation.namespaceSelectors): the watch-fed NamespaceLabels. */
+  namespaces: NamespaceLabelReader;
   /** Our spec.loadBalancerClass; Services naming another class are not ours. */
   loadBalancerClass?: string;
   metrics?: AllocationMetrics;
@@ -201,8 +201,7 @@ export class ServiceAdmission {
       if (!reservation?.startsWith(`${prefix}*`)) reservation = mayReserve ? `${prefix}*${this.random()}` : `${prefix}*`;
       name = reservation;
     }
-    const ns = await this.options.kube.get(RESOURCES.namespaces, namespace);
-    const labels = ns?.metadata.labels ?? {};
+    const labels = await this.options.namespaces.labels(namespace);
     const read = serviceToRequest({ ...svc, metadata: { ...(svc.metadata ?? {}), namespace, name } }, labels);
     const warnings = read.deprecated.map((d) => `annotation ${d.used} is deprecated; use ${d.preferred}`);
     if (!read.ok) return { ok: false, failure: read.failure, warnings };

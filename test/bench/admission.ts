@@ -92,6 +92,7 @@ async function controllerWorker(port: MessagePortLike, kubeconfigPath: string): 
   const { ClientKube } = await import('../../webhook/kube.js');
   const { LeaderElector } = await import('../../webhook/leader.js');
   const { Metrics } = await import('../../webhook/metrics.js');
+  const { NamespaceLabels } = await import('../../webhook/namespaces.js');
   const { startWebhookServer } = await import('../../webhook/server.js');
   const { ServiceAdmission } = await import('../../webhook/services.js');
 
@@ -116,10 +117,11 @@ async function controllerWorker(port: MessagePortLike, kubeconfigPath: string): 
   });
   const certificate = await certs.sync();
   const ledger = new Ledger(kube, [], { log });
-  await ledger.start();
-  const controller = new Controller({ kube, ledger, namespace: NAMESPACE, metrics, instance: identity, log });
+  const namespaceLabels = new NamespaceLabels(kube, { log });
+  await Promise.all([ledger.start(), namespaceLabels.start()]);
+  const controller = new Controller({ kube, ledger, namespace: NAMESPACE, namespaceLabels, metrics, instance: identity, log });
   await controller.start();
-  const services = new ServiceAdmission({ ledger, kube, metrics });
+  const services = new ServiceAdmission({ ledger, namespaces: namespaceLabels, metrics });
   const config = new ConfigAdmission({ kube, ledger, namespace: NAMESPACE });
 
   const handlerSamples: Record<string, number[]> = {};
@@ -173,6 +175,7 @@ async function controllerWorker(port: MessagePortLike, kubeconfigPath: string): 
         await elector.stop(true);
         await controller.stop();
         ledger.stop();
+        namespaceLabels.stop();
         certs.stop();
         await server.close();
         kube.close();

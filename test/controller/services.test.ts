@@ -3,7 +3,8 @@
  * in the API server double: the cases of MetalLB's usage documentation and the webhook's own.
  */
 import { Ledger, type IPClaim } from '../../webhook/claims.js';
-import { RESOURCES } from '../../webhook/kube.js';
+import { RESOURCES, type KubeApi } from '../../webhook/kube.js';
+import { NamespaceLabels } from '../../webhook/namespaces.js';
 import type { AdmissionRequest, AdmissionVerdict } from '../../webhook/review.js';
 import { ASSIGNMENT, ServiceAdmission } from '../../webhook/services.js';
 import { applyJsonPatch } from '../apiserver/patch.js';
@@ -12,11 +13,30 @@ import { pools, startCluster, type Cluster } from './support.js';
 let cluster: Cluster;
 let ledger: Ledger;
 let admission: ServiceAdmission;
+let namespaceLabels: NamespaceLabels;
 let counter = 0;
+/** Namespace GETs made through the admission's client. */
+const namespaceGets: string[] = [];
+
+/** The cluster's client, counting namespace GETs. */
+function counting(kube: KubeApi): KubeApi {
+  return new Proxy(kube, {
+    get(target, prop) {
+      if (prop === 'get') {
+        return (r: Parameters<KubeApi['get']>[0], name: string, namespace?: string) => {
+          if (r.plural === 'namespaces') namespaceGets.push(name);
+          return target.get(r, name, namespace);
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
 
 beforeAll(async () => {
   cluster = await startCluster();
-  for (const name of ['default', 'tenant-a', 'tenant-b']) {
+  for (const name of ['default', 'tenant-a', 'tenant-b', 'tenant-c']) {
     if (name !== 'default') await cluster.api.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { tenant: name } } } as never);
   }
   ledger = new Ledger(
@@ -25,12 +45,16 @@ beforeAll(async () => {
       sandbox: { addresses: ['198.51.100.0/29'] },
       production: { addresses: ['203.0.113.0/30'], autoAssign: false },
       'tenant-a': { addresses: ['192.0.2.0/28'], serviceAllocation: { namespaces: ['tenant-a'] } },
+      granted: { addresses: ['192.0.2.64/28'], serviceAllocation: { namespaceSelectors: [{ matchLabels: { 'lb-access': 'granted' } }] } },
     }),
   );
   await ledger.start();
-  admission = new ServiceAdmission({ ledger, kube: cluster.kube, random: () => `r${++counter}` });
+  namespaceLabels = new NamespaceLabels(counting(cluster.kube));
+  await namespaceLabels.start();
+  admission = new ServiceAdmission({ ledger, namespaces: namespaceLabels, random: () => `r${++counter}` });
 });
 afterAll(async () => {
+  namespaceLabels.stop();
   ledger.stop();
   await cluster.stop();
 });
@@ -130,6 +154,42 @@ describe('Service admission', () => {
     expect(theirs.validated.message).toMatch(/serves only namespaces tenant-a/);
     const ours = await admit(service('mine', { namespace: 'tenant-a', spec: { loadBalancerIP: '192.0.2.3' } }));
     expect(assigned(ours.obj)).toBe('192.0.2.3');
+  });
+
+  it('makes no namespace GET for a namespace the watch has delivered', async () => {
+    namespaceGets.length = 0;
+    const theirs = await admit(service('steal-again', { namespace: 'tenant-b', spec: { loadBalancerIP: '192.0.2.4' } }));
+    expect(theirs.validated).toMatchObject({ allowed: false, code: 403 });
+    const ours = await admit(service('web-a', { namespace: 'tenant-a' }));
+    expect(ours.validated.allowed).toBe(true);
+    expect(namespaceGets).toEqual([]);
+  });
+
+  it('honours a namespace label change (namespaceSelectors) at the next admission once the watch delivers it', async () => {
+    /** Sets tenant-c's lb-access label (null removes it) and waits for the watch to deliver it. */
+    const label = async (value: string | null) => {
+      const delivered = new Promise<void>((resolve) => namespaceLabels.onChange((ns) => ns === 'tenant-c' && resolve()));
+      await cluster.kube.patch(RESOURCES.namespaces, 'tenant-c', undefined, { metadata: { labels: { 'lb-access': value } } });
+      await delivered;
+    };
+    const before = await admit(service('wants-granted', { namespace: 'tenant-c', spec: { loadBalancerIP: '192.0.2.65' } }), 'CREATE', undefined, true);
+    expect(before.validated).toMatchObject({ allowed: false, code: 403 });
+    await label('granted');
+    const after = await admit(service('wants-granted', { namespace: 'tenant-c', spec: { loadBalancerIP: '192.0.2.65' } }));
+    expect(after.validated.allowed).toBe(true);
+    expect(assigned(after.obj)).toBe('192.0.2.65');
+    // Revoked: another Service of the namespace can no longer ask for the pool.
+    await label(null);
+    const revoked = await admit(service('wants-granted-2', { namespace: 'tenant-c', spec: { loadBalancerIP: '192.0.2.66' } }));
+    expect(revoked.validated).toMatchObject({ allowed: false, code: 403 });
+    expect(assigned(revoked.obj)).toBeUndefined();
+  });
+
+  it('reads a namespace created a moment ago (before the watch has it) with its labels', async () => {
+    await cluster.api.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'tenant-new', labels: { 'lb-access': 'granted' } } } as never);
+    const { obj, validated } = await admit(service('fresh', { namespace: 'tenant-new', spec: { loadBalancerIP: '192.0.2.67' } }));
+    expect(validated.allowed).toBe(true);
+    expect(assigned(obj)).toBe('192.0.2.67');
   });
 
   it('warns about deprecated annotations and rejects malformed ones', async () => {
