@@ -5,6 +5,7 @@
 import { parse, parseAllDocuments } from 'yaml';
 import { formatIP, type IP } from '../ip/index.js';
 import { formatCommunity, formatConfigError, parseConfig, type ConfigInput, type ConfigResult } from './index.js';
+import { BASIC_CONFIGMAP, CHEAP_EXPENSIVE, PRODUCTION_SANDBOX } from '../../test/fixtures/metallb-docs.js';
 
 const CM = { namespace: 'metallb-system', name: 'config' };
 
@@ -29,25 +30,7 @@ const ip = (a: IP | undefined): string | undefined => (a ? formatIP(a) : undefin
 
 describe('the seed usage docs (legacy ConfigMap)', () => {
   it('basic: one BGP router, one pool', () => {
-    const manifest = `
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  namespace: metallb-system
-  name: config
-data:
-  config: |
-    peers:
-    - peer-address: 10.0.0.1
-      peer-asn: 100
-      my-asn: 42
-    address-pools:
-    - name: default
-      protocol: bgp
-      cidr:
-      - 192.168.10.0/24
-`;
-    const config = valid({ configMap: { ...CM, text: configOf(manifest) }, resources: [] });
+    const config = valid({ configMap: { ...CM, text: configOf(BASIC_CONFIGMAP) }, resources: [] });
     expect(config.peers).toHaveLength(1);
     const peer = config.peers[0]!;
     expect(peer).toMatchObject({
@@ -89,20 +72,7 @@ data:
   });
 
   it('cheap and expensive pools, auto-assign: false', () => {
-    const text = `
-# Rest of config omitted for brevity
-address-pools:
-- name: cheap
-  protocol: bgp
-  cidr:
-  - 192.168.144.0/20
-- name: expensive
-  protocol: bgp
-  cidr:
-  - 42.176.25.64/30
-  auto-assign: false
-`;
-    const config = valid({ configMap: { ...CM, text }, resources: [] });
+    const config = valid({ configMap: { ...CM, text: CHEAP_EXPENSIVE }, resources: [] });
     expect(config.pools.map((p) => [p.name, p.autoAssign, p.ranges.map((r) => r.text)])).toEqual([
       ['cheap', true, ['192.168.144.0/20']],
       ['expensive', false, ['42.176.25.64/30']],
@@ -111,33 +81,7 @@ address-pools:
   });
 
   it('production and sandbox, the sandbox tagged with the vpn-only community alias', () => {
-    const text = `
-# Rest of config omitted for brevity
-communities:
-  # Our datacenter routers understand a "VPN only" BGP community.
-  # Announcements tagged with this community will only be propagated
-  # through the corporate VPN tunnel back to developer offices.
-  vpn-only: 1234:1
-address-pools:
-- # Production services will go here. Public IPs are expensive, so we leased
-  # just 4 of them.
-  name: production
-  protocol: bgp
-  cidr:
-  - 42.176.25.64/30
-
-- # On the other hand, the sandbox environment uses private IP space,
-  # which is free and plentiful. We give this address pool a ton of IPs,
-  # so that developers can spin up as many sandboxes as they need.
-  name: sandbox
-  protocol: bgp
-  cidr:
-  - 192.168.144.0/20
-  bgp-advertisements:
-  - communities:
-    - vpn-only
-`;
-    const config = valid({ configMap: { ...CM, text }, resources: [] });
+    const config = valid({ configMap: { ...CM, text: PRODUCTION_SANDBOX }, resources: [] });
     expect(config.communities).toEqual({ 'vpn-only': { kind: 'standard', asn: 1234, value: 1 } });
     expect(config.pools.map((p) => p.name)).toEqual(['production', 'sandbox']);
     const [production, sandbox] = config.bgpAdvertisements;

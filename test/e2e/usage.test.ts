@@ -12,6 +12,7 @@
  */
 import { CoreV1Api } from '@kubernetes/client-node';
 import { eventually, kubectl } from '../apiserver/testing.js';
+import { BASIC_CONFIGMAP, CHEAP_EXPENSIVE, PRODUCTION_SANDBOX } from '../fixtures/metallb-docs.js';
 import { ASSIGNED_IPS, ASSIGNED_POOL, E2ECluster, ingressIPs, NAMESPACE } from './support.js';
 
 let cluster: E2ECluster;
@@ -100,19 +101,7 @@ function inCidr(ip: string, cidr: string): boolean {
 
 describe('MetalLB usage documentation', () => {
   test('the basic configuration, applied with kubectl, and a simple balancer with its events', async () => {
-    const r = await apply(
-      configMap(`
-peers:
-- peer-address: 10.0.0.1
-  peer-asn: 100
-  my-asn: 42
-address-pools:
-- name: default
-  protocol: bgp
-  cidr:
-  - 192.168.10.0/24
-`),
-    );
+    const r = await apply(BASIC_CONFIGMAP);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     await eventually(async () => (await kubectl(cluster.api, ['get', 'configurationstate', 'controller', '-n', NAMESPACE, '-o', 'jsonpath={.status.result}'])).stdout === 'Valid', 5000);
@@ -269,42 +258,3 @@ address-pools:
     });
   });
 });
-
-const CHEAP_EXPENSIVE = `
-address-pools:
-- name: cheap
-  protocol: bgp
-  cidr:
-  - 192.168.144.0/20
-- name: expensive
-  protocol: bgp
-  cidr:
-  - 42.176.25.64/30
-  auto-assign: false
-`;
-
-const PRODUCTION_SANDBOX = `
-communities:
-  # Our datacenter routers understand a "VPN only" BGP community.
-  # Announcements tagged with this community will only be propagated
-  # through the corporate VPN tunnel back to developer offices.
-  vpn-only: 1234:1
-address-pools:
-- # Production services will go here. Public IPs are expensive, so we leased
-  # just 4 of them.
-  name: production
-  protocol: bgp
-  cidr:
-  - 42.176.25.64/30
-
-- # On the other hand, the sandbox environment uses private IP space,
-  # which is free and plentiful. We give this address pool a ton of IPs,
-  # so that developers can spin up as many sandboxes as they need.
-  name: sandbox
-  protocol: bgp
-  cidr:
-  - 192.168.144.0/20
-  bgp-advertisements:
-  - communities:
-    - vpn-only
-`;
