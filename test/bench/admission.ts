@@ -42,8 +42,10 @@ const WEBHOOK_SERVICE = 'metallb-webhook-service';
 const MUTATING = 'metallb-mutating';
 const VALIDATING = 'metallb-validating';
 /** RFC 2544's benchmarking range: room for every Service of every phase. */
-const POOL_V4 = '198.18.0.0/15';
-const POOL_V6 = '2001:db8::/64';
+// IPv6 Services from a documentation /64: room for every Service of the run, with no address
+// outside the documentation ranges (the double's IPv6 ClusterIP range is 2001:db8:1::/112).
+const POOL = '2001:db8::/64';
+const FAMILY = { ipFamilies: ['IPv6'], ipFamilyPolicy: 'SingleStack' };
 const STATUS_TIMEOUT_MS = 20_000;
 
 const manifests = fileURLToPath(new URL('../../../manifests/', import.meta.url));
@@ -64,8 +66,8 @@ type Message =
 
 async function apiServerWorker(port: MessagePortLike): Promise<void> {
   const { startApiServer } = await import('../apiserver/index.js');
-  // A /16 of ClusterIPs: the double's default /24 would run out before the Services do.
-  const api = await startApiServer({ serviceNetwork: { ipv4Cidr: '10.96.0.0/16' } });
+  // The Services are IPv6: their ClusterIPs come from the double's IPv6 /112.
+  const api = await startApiServer();
   await api.store.create(readYaml(join(manifests, 'namespace.yaml')) as never);
   const crdDir = join(manifests, 'crds');
   for (const f of readdirSync(crdDir).filter((f) => f.endsWith('.yaml'))) await api.store.create(readYaml(join(crdDir, f)) as never);
@@ -322,7 +324,7 @@ async function runPhase(name: string, namespace: string, n: number, core: CoreV1
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name: svcName, namespace },
-      spec: { type: 'LoadBalancer', selector: { app: svcName }, ports: [{ name: 'http', port: 80, protocol: 'TCP' }], ...(loadBalancerClass ? { loadBalancerClass } : {}) },
+      spec: { type: 'LoadBalancer', ...FAMILY, selector: { app: svcName }, ports: [{ name: 'http', port: 80, protocol: 'TCP' }], ...(loadBalancerClass ? { loadBalancerClass } : {}) },
     };
     const t0 = performance.now();
     const created = await core.createNamespacedService({ namespace, body });
@@ -361,7 +363,7 @@ async function check(core: CoreV1Api, phases: readonly Phase[]): Promise<string[
       const other = holder.get(ip);
       if (other) problems.push(`${ip} is held by ${other} and ${key}`);
       holder.set(ip, key);
-      if (!ip.startsWith('198.18.') && !ip.startsWith('198.19.')) problems.push(`${key} has ${ip}, outside the pool ${POOL_V4}`);
+      if (!ip.startsWith('2001:db8::')) problems.push(`${key} has ${ip}, outside the pool ${POOL}`);
     }
     const annotated = svc.metadata?.annotations?.['metallb.io/assigned-ips'];
     if (ips.length > 0 && annotated !== ips.join(',')) problems.push(`${key}: annotation ${String(annotated)} disagrees with status ${ips.join(',')}`);
@@ -413,7 +415,7 @@ async function main(): Promise<void> {
     version: 'v1beta1',
     namespace: NAMESPACE,
     plural: 'ipaddresspools',
-    body: { apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'bench', namespace: NAMESPACE }, spec: { addresses: [POOL_V4, POOL_V6] } },
+    body: { apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'bench', namespace: NAMESPACE }, spec: { addresses: [POOL] } },
   });
   progress('pool created');
   // Until the controller follows the pool: a probe Service admitted with an IP.
@@ -421,7 +423,7 @@ async function main(): Promise<void> {
   for (let i = 0; ; i++) {
     const probe = await core.createNamespacedService({
       namespace: 'bench-probe',
-      body: { apiVersion: 'v1', kind: 'Service', metadata: { name: `probe-${i}` }, spec: { type: 'LoadBalancer', ports: [{ port: 80 }] } },
+      body: { apiVersion: 'v1', kind: 'Service', metadata: { name: `probe-${i}` }, spec: { type: 'LoadBalancer', ...FAMILY, ports: [{ port: 80 }] } },
     });
     if (probe.metadata?.annotations?.['metallb.io/assigned-ips']) break;
     if (i > 100) throw new Error('the controller never loaded the pool: probe Services are admitted without an IP');
@@ -512,7 +514,7 @@ async function main(): Promise<void> {
   out.push(`throughput: ${mainRate.toFixed(0)} creates/s with webhooks, ${baseRate.toFixed(0)} creates/s baseline (${(hooked.wallMs / 1000).toFixed(2)} s and ${(baseline.wallMs / 1000).toFixed(2)} s for ${N})`);
   out.push(`webhooks add ${ms(m.p50 - b.p50)} ms at p50 and ${ms(m.p99 - b.p99)} ms at p99 to a create`);
   out.push(`every Service admitted with its IP (${N}/${N}); ${early} statuses arrived on the watch before their create call returned (negative times)`);
-  out.push(`checked: ${WARMUP + N} Services, each with one IP from ${POOL_V4}, no IP twice, none moved since admission; total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  out.push(`checked: ${WARMUP + N} Services, each with one IP from ${POOL}, no IP twice, none moved since admission; total ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
