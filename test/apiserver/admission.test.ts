@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { AdmissionregistrationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1Service } from '@kubernetes/client-node';
 import { createCertificateAuthority, issueCertificate, startApiServer, type ApiServer, type KubeObject } from './index.js';
-import { kubeConfigFor, kubectl, rawRequest, statusOf } from './testing.js';
+import { failure, kubeConfigFor, kubectl, rawRequest } from './testing.js';
 
 interface Review {
   uid: string;
@@ -130,15 +130,6 @@ const svc = (name: string, labels: Record<string, string> = {}, type = 'LoadBala
   metadata: { name, labels },
   spec: { type, ports: [{ port: 80 }] },
 });
-
-async function failure(p: Promise<unknown>): Promise<ReturnType<typeof statusOf> & { httpCode: number }> {
-  try {
-    await p;
-  } catch (e) {
-    return { ...statusOf(e), httpCode: (e as { code: number }).code };
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('mutating and validating webhooks', () => {
   it('sends real AdmissionReviews and applies the returned JSON patch before validating', async () => {

@@ -17,7 +17,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApiServer, type ApiServer } from './index.js';
-import { eventually, kubeConfigFor, kubectl, rawRequest, statusOf } from './testing.js';
+import { eventually, failure, kubeConfigFor, kubectl, rawRequest } from './testing.js';
 
 let api: ApiServer;
 let core: CoreV1Api;
@@ -40,15 +40,6 @@ async function namespace(): Promise<string> {
   const name = `t${++nsCounter}`;
   await core.createNamespace({ body: { metadata: { name } } });
   return name;
-}
-
-async function failure(p: Promise<unknown>): Promise<ReturnType<typeof statusOf> & { httpCode: number }> {
-  try {
-    await p;
-  } catch (e) {
-    return { ...statusOf(e), httpCode: (e as { code: number }).code };
-  }
-  throw new Error('expected the call to fail');
 }
 
 const lbService = (name: string, extra: Partial<V1Service['spec']> = {}): V1Service => ({

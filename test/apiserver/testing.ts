@@ -135,3 +135,13 @@ export function statusOf(e: unknown): { code?: number; reason?: string; message?
   }
   return (body ?? {}) as ReturnType<typeof statusOf>;
 }
+
+/** The Status of a call that must fail, with the HTTP code; throws when the call succeeds. */
+export async function failure(p: Promise<unknown>): Promise<ReturnType<typeof statusOf> & { httpCode: number }> {
+  try {
+    await p;
+  } catch (e) {
+    return { ...statusOf(e), httpCode: (e as { code: number }).code };
+  }
+  throw new Error('expected the call to fail');
+}
