@@ -42,7 +42,10 @@ export abstract class MetallbCommand extends Command {
 
 /** The first line of a message; a line ending in ':' takes the next one along ("Missing 1 required arg: file"). */
 function firstLine(message: string): string {
-  const lines = message.split('\n').map((line) => line.trim()).filter((line) => line !== '');
+  const lines = message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
   const [first = message, second] = lines;
   return first.endsWith(':') && second ? `${first} ${second.split(/\s{2,}/)[0]}` : first;
 }

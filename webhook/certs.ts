@@ -129,10 +129,7 @@ export class KubeCertStore implements CertStore {
     for (let attempt = 0; ; attempt++) {
       let config;
       try {
-        config =
-          kind === 'MutatingWebhookConfiguration'
-            ? await api.readMutatingWebhookConfiguration({ name })
-            : await api.readValidatingWebhookConfiguration({ name });
+        config = kind === 'MutatingWebhookConfiguration' ? await api.readMutatingWebhookConfiguration({ name }) : await api.readValidatingWebhookConfiguration({ name });
       } catch (e) {
         if (statusOf(e) === 404) return 'missing';
         throw e;
@@ -255,7 +252,12 @@ export function issueBundle(options: IssueOptions): CertificateBundle {
 
 /** The PEM blocks of a bundle. */
 export function splitPems(bundle: string): string[] {
-  return bundle.replace(/\r\n/g, '\n').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.map((p) => p + '\n') ?? [];
+  return (
+    bundle
+      .replace(/\r\n/g, '\n')
+      .match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)
+      ?.map((p) => p + '\n') ?? []
+  );
 }
 
 function expired(pem: string, now: Date): boolean {

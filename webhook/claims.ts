@@ -289,7 +289,9 @@ export class Ledger {
     return this.exclusive([from, serviceKey(holder.namespace, to.name)], async () => {
       for (const name of [...(this.byHolder.get(from) ?? [])]) {
         await this.update(name, (c) => {
-          const holders = c.spec.holders.map((h) => (holderKey(h) === from ? { namespace: h.namespace, name: to.name, ...((to.uid ?? h.uid) ? { uid: to.uid ?? h.uid } : {}) } : h));
+          const holders = c.spec.holders.map((h) =>
+            holderKey(h) === from ? { namespace: h.namespace, name: to.name, ...((to.uid ?? h.uid) ? { uid: to.uid ?? h.uid } : {}) } : h,
+          );
           const reqs = holdersRequests(c);
           const stored = reqs[from];
           delete reqs[from];

@@ -365,7 +365,10 @@ export class Controller {
     } else {
       this.configValid = true;
       this.configErrors = [];
-      this.lastValidAt = this.clock.now().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      this.lastValidAt = this.clock
+        .now()
+        .toISOString()
+        .replace(/\.\d{3}Z$/, 'Z');
       this.options.metrics?.setConfigValid(true);
       const revoked = this.options.ledger.setPools(result.config.pools);
       for (const r of revoked) {
@@ -682,7 +685,10 @@ export class Controller {
   }
 
   private async event(about: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
-    const now = this.clock.now().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const now = this.clock
+      .now()
+      .toISOString()
+      .replace(/\.\d{3}Z$/, 'Z');
     const ns = about.metadata.namespace ?? this.options.namespace;
     try {
       await this.options.kube.create(RESOURCES.events, {

@@ -90,7 +90,9 @@ function usage(): string {
 function readFlags(argv: string[]) {
   let values;
   try {
-    const options = Object.fromEntries(Object.entries(OPTIONS).map(([k, o]) => [k, { type: o.type, ...('short' in o ? { short: o.short } : {}), ...('default' in o ? { default: o.default } : {}) }]));
+    const options = Object.fromEntries(
+      Object.entries(OPTIONS).map(([k, o]) => [k, { type: o.type, ...('short' in o ? { short: o.short } : {}), ...('default' in o ? { default: o.default } : {}) }]),
+    );
     ({ values } = parseArgs({ args: argv, options: options as { [K in keyof typeof OPTIONS]: { type: (typeof OPTIONS)[K]['type'] } }, strict: true, allowPositionals: false }));
   } catch (e) {
     throw new UsageError((e as Error).message.replace(/\s+/g, ' ').replace(/\. To specify .*$/, ''), { cause: e });
@@ -148,20 +150,31 @@ async function main(argv: string[]): Promise<void> {
   const { namespace, identity } = flags;
   // Checked before the slow imports below, so the most common mistake is answered at once.
   if (flags.kubeconfig && !existsSync(flags.kubeconfig)) throw new UsageError(`cannot load the kubeconfig ${flags.kubeconfig}: no such file`);
-  const [{ AdmissionregistrationV1Api, CoreV1Api, KubeConfig }, { CertDirectory, CertManager, KubeCertStore, systemClock }, { Ledger }, { ConfigAdmission }, { Controller }, { ClientKube }, { LeaderElector }, { Metrics }, { NamespaceLabels }, { startWebhookServer }, { ServiceAdmission }] =
-    await Promise.all([
-      import('@kubernetes/client-node'),
-      import('./certs.js'),
-      import('./claims.js'),
-      import('./config-admission.js'),
-      import('./controller.js'),
-      import('./kube.js'),
-      import('./leader.js'),
-      import('./metrics.js'),
-      import('./namespaces.js'),
-      import('./server.js'),
-      import('./services.js'),
-    ]);
+  const [
+    { AdmissionregistrationV1Api, CoreV1Api, KubeConfig },
+    { CertDirectory, CertManager, KubeCertStore, systemClock },
+    { Ledger },
+    { ConfigAdmission },
+    { Controller },
+    { ClientKube },
+    { LeaderElector },
+    { Metrics },
+    { NamespaceLabels },
+    { startWebhookServer },
+    { ServiceAdmission },
+  ] = await Promise.all([
+    import('@kubernetes/client-node'),
+    import('./certs.js'),
+    import('./claims.js'),
+    import('./config-admission.js'),
+    import('./controller.js'),
+    import('./kube.js'),
+    import('./leader.js'),
+    import('./metrics.js'),
+    import('./namespaces.js'),
+    import('./server.js'),
+    import('./services.js'),
+  ]);
   const kc = new KubeConfig();
   try {
     if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);

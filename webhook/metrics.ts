@@ -37,7 +37,11 @@ export class Metrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
-    this.configState = new Gauge({ name: 'metallb_config_state', help: '1 if the last configuration loaded was valid, 0 if it was rejected (the last good one stays in use).', registers });
+    this.configState = new Gauge({
+      name: 'metallb_config_state',
+      help: '1 if the last configuration loaded was valid, 0 if it was rejected (the last good one stays in use).',
+      registers,
+    });
     this.lastReload = new Gauge({
       name: 'metallb_config_last_reload_success_timestamp_seconds',
       help: 'Unix time of the last successful configuration load.',

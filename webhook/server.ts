@@ -233,10 +233,16 @@ export function webhookApp(options: Omit<WebhookServerOptions, 'certificate' | '
     if (e.type === 'entity.too.large') {
       res.status(400).type('text/plain').send(`request body too large: the limit is ${MAX_REVIEW_BYTES} bytes\n`);
     } else if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-      res.status(400).type('text/plain').send(`${oneLine(`cannot read the request: ${e.message ?? 'unknown error'}`)}\n`);
+      res
+        .status(400)
+        .type('text/plain')
+        .send(`${oneLine(`cannot read the request: ${e.message ?? 'unknown error'}`)}\n`);
     } else {
       log(`internal error: ${e.message ?? String(err)}`);
-      res.status(500).type('text/plain').send(`${oneLine(`internal error: ${e.message ?? String(err)}`)}\n`);
+      res
+        .status(500)
+        .type('text/plain')
+        .send(`${oneLine(`internal error: ${e.message ?? String(err)}`)}\n`);
     }
   });
   return app;

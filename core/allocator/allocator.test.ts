@@ -91,10 +91,7 @@ function run(s: Scenario): Allocator {
 
 // ---- the MetalLB documentation examples ----
 
-const cheapExpensive = () => [
-  pool('cheap', ['192.168.144.0/20']),
-  pool('expensive', ['42.176.25.64/30'], { autoAssign: false }),
-];
+const cheapExpensive = () => [pool('cheap', ['192.168.144.0/20']), pool('expensive', ['42.176.25.64/30'], { autoAssign: false })];
 const productionSandbox = () => [pool('production', ['42.176.25.64/30']), pool('sandbox', ['192.168.144.0/20'])];
 
 const docs: Scenario[] = [
@@ -163,12 +160,7 @@ const pools: Scenario[] = [
   {
     name: 'lowest free address first, and a freed address is reused first',
     pools: [pool('p', ['10.0.0.0/8'])],
-    steps: [
-      { fill: 3, prefix: 's' },
-      { release: 'fill/s1' },
-      { assign: req('x/a'), ips: ['10.0.0.1'] },
-      { assign: req('x/b'), ips: ['10.0.0.3'] },
-    ],
+    steps: [{ fill: 3, prefix: 's' }, { release: 'fill/s1' }, { assign: req('x/a'), ips: ['10.0.0.1'] }, { assign: req('x/b'), ips: ['10.0.0.3'] }],
   },
   {
     name: 'ranges are used in address order across CIDRs and a-b ranges',
@@ -231,7 +223,9 @@ const pools: Scenario[] = [
   {
     name: 'unknown pool',
     pools: [pool('a', ['192.0.2.0/24'])],
-    steps: [{ assign: req('x/a', { pool: 'nope' }), code: 'unknown-pool', message: /^pool "nope" does not exist \(known pools: a\); fix the metallb.io\/address-pool annotation$/ }],
+    steps: [
+      { assign: req('x/a', { pool: 'nope' }), code: 'unknown-pool', message: /^pool "nope" does not exist \(known pools: a\); fix the metallb.io\/address-pool annotation$/ },
+    ],
   },
   {
     name: 'requested IP outside the pool named by the annotation',
@@ -343,7 +337,9 @@ const families: Scenario[] = (() => {
     {
       name: 'RequireDualStack requesting one address',
       pools: [dual],
-      steps: [{ assign: req('x/a', { familyPolicy: 'RequireDualStack', ips: ['198.51.100.5'] }), code: 'family-mismatch', message: /RequireDualStack but asks only for 198.51.100.5/ }],
+      steps: [
+        { assign: req('x/a', { familyPolicy: 'RequireDualStack', ips: ['198.51.100.5'] }), code: 'family-mismatch', message: /RequireDualStack but asks only for 198.51.100.5/ },
+      ],
     },
     {
       name: 'two requested addresses of one family',
@@ -358,7 +354,13 @@ const families: Scenario[] = (() => {
     {
       name: 'a requested pair spanning two pools',
       pools: [v4, v6],
-      steps: [{ assign: req('x/a', { familyPolicy: 'RequireDualStack', ips: ['192.0.2.9', '2001:db8:1::9'] }), code: 'ip-pool-mismatch', message: /a dual-stack pair must come from one pool/ }],
+      steps: [
+        {
+          assign: req('x/a', { familyPolicy: 'RequireDualStack', ips: ['192.0.2.9', '2001:db8:1::9'] }),
+          code: 'ip-pool-mismatch',
+          message: /a dual-stack pair must come from one pool/,
+        },
+      ],
     },
     {
       name: 'PreferDualStack requesting one address gets exactly that',
@@ -451,7 +453,11 @@ const sharing: Scenario[] = (() => {
       pools: p(),
       steps: [
         { assign: k('x/a', 'k', [80]), ips: ['192.0.2.0'] },
-        { assign: k('x/b', 'k', [443], { trafficPolicy: 'Local', ips: ['192.0.2.0'] }), code: 'sharing-key-mismatch', message: /x\/a has externalTrafficPolicy Cluster and x\/b has Local/ },
+        {
+          assign: k('x/b', 'k', [443], { trafficPolicy: 'Local', ips: ['192.0.2.0'] }),
+          code: 'sharing-key-mismatch',
+          message: /x\/a has externalTrafficPolicy Cluster and x\/b has Local/,
+        },
       ],
     },
     {
@@ -669,12 +675,7 @@ describe('Allocator', () => {
 
   test('held addresses are told apart across pages, families and IPv6 pools at the same offset', () => {
     // 2001:db8:1::, 2001:db8:2:: and 2001:db8:3:0:4:: share their low bits: same page key.
-    const a = new Allocator([
-      pool('v4', ['10.0.0.0/24']),
-      pool('a', ['2001:db8:1::/64']),
-      pool('b', ['2001:db8:2::/64']),
-      pool('c', ['2001:db8:3:0:4::/126']),
-    ]);
+    const a = new Allocator([pool('v4', ['10.0.0.0/24']), pool('a', ['2001:db8:1::/64']), pool('b', ['2001:db8:2::/64']), pool('c', ['2001:db8:3:0:4::/126'])]);
     const v6 = (p: string, n: number) => Array.from({ length: n }, (_, i) => `${p}${i.toString(16)}`);
     for (const [i, text] of [...v6('2001:db8:1::', 20), ...v6('2001:db8:2::', 20), '2001:db8:3:0:4::1', '10.0.0.17'].entries()) {
       const out = a.assign(req(`x/s${i}`, { ips: [text], sharingKey: 'k', ports: tcp(80) }));
@@ -786,11 +787,7 @@ describe('Allocator', () => {
   });
 
   describe('setPools', () => {
-    const base = () => [
-      pool('a', ['192.0.2.0/24']),
-      pool('b', ['198.51.100.0/24']),
-      pool('c', ['203.0.113.0/24'], { autoAssign: false }),
-    ];
+    const base = () => [pool('a', ['192.0.2.0/24']), pool('b', ['198.51.100.0/24']), pool('c', ['203.0.113.0/24'], { autoAssign: false })];
     const start = () => {
       const a = new Allocator(base());
       a.assign(req('x/auto-a'));
@@ -810,7 +807,11 @@ describe('Allocator', () => {
       },
       {
         name: 'a pool no longer allowed for the namespace revokes its Services there',
-        pools: [pool('a', ['192.0.2.0/24']), pool('b', ['198.51.100.0/24'], { serviceAllocation: alloc({ namespaces: ['x'] }) }), pool('c', ['203.0.113.0/24'], { autoAssign: false })],
+        pools: [
+          pool('a', ['192.0.2.0/24']),
+          pool('b', ['198.51.100.0/24'], { serviceAllocation: alloc({ namespaces: ['x'] }) }),
+          pool('c', ['203.0.113.0/24'], { autoAssign: false }),
+        ],
         revoked: [['y/auto-b', 'pool-not-allowed']],
         pools2: { 'x/named-b': 'b' },
       },
@@ -828,7 +829,12 @@ describe('Allocator', () => {
       },
       {
         name: 'an IP moved into a pool with autoAssign false, not named, is revoked',
-        pools: [pool('a', ['192.0.2.128/25']), pool('z', ['192.0.2.0/25'], { autoAssign: false }), pool('b', ['198.51.100.0/24']), pool('c', ['203.0.113.0/24'], { autoAssign: false })],
+        pools: [
+          pool('a', ['192.0.2.128/25']),
+          pool('z', ['192.0.2.0/25'], { autoAssign: false }),
+          pool('b', ['198.51.100.0/24']),
+          pool('c', ['203.0.113.0/24'], { autoAssign: false }),
+        ],
         revoked: [['x/auto-a', 'pool-not-auto-assign']],
         pools2: {},
       },
@@ -840,8 +846,15 @@ describe('Allocator', () => {
       },
       {
         name: 'turning avoidBuggyIPs on revokes holders of .0 addresses',
-        pools: [pool('a', ['192.0.2.0/24'], { avoidBuggyIPs: true }), pool('b', ['198.51.100.0/24'], { avoidBuggyIPs: true }), pool('c', ['203.0.113.0/24'], { autoAssign: false })],
-        revoked: [['x/auto-a', 'ip-not-in-any-pool'], ['x/named-b', 'ip-not-in-any-pool']],
+        pools: [
+          pool('a', ['192.0.2.0/24'], { avoidBuggyIPs: true }),
+          pool('b', ['198.51.100.0/24'], { avoidBuggyIPs: true }),
+          pool('c', ['203.0.113.0/24'], { autoAssign: false }),
+        ],
+        revoked: [
+          ['x/auto-a', 'ip-not-in-any-pool'],
+          ['x/named-b', 'ip-not-in-any-pool'],
+        ],
         pools2: { 'y/auto-b': 'b' },
       },
     ])('$name', ({ pools, revoked, pools2 }) => {

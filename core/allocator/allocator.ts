@@ -25,9 +25,7 @@ export interface Claim {
 }
 
 /** The outcome of `assign`: the Service's IPs and their pool, or why not. */
-export type Assignment =
-  | { ok: true; service: string; pool: string; ips: readonly IP[]; changed: boolean }
-  | { ok: false; failure: Failure };
+export type Assignment = { ok: true; service: string; pool: string; ips: readonly IP[]; changed: boolean } | { ok: false; failure: Failure };
 
 /** An allocation known from before (e.g. read back from the cluster after a restart). */
 export interface Held {
@@ -122,8 +120,7 @@ interface Wanted {
 }
 
 function wantedFamilies(req: Request): Wanted {
-  const mode =
-    req.familyPolicy === 'RequireDualStack' ? 'require' : req.familyPolicy === 'PreferDualStack' ? 'prefer' : 'single';
+  const mode = req.familyPolicy === 'RequireDualStack' ? 'require' : req.familyPolicy === 'PreferDualStack' ? 'prefer' : 'single';
   // ipFamilies may be unset at admission time; then a requested IP tells the family.
   const primary = req.families[0] ?? req.requestedIPs[0]?.family ?? 'IPv4';
   return { mode, primary, secondary: otherFamily(primary) };
@@ -440,10 +437,7 @@ export class Allocator {
   candidates(req: Request): PoolCandidate[] {
     const usable = this.autoPools(req);
     const refused = this.refusedPools(req);
-    return [
-      ...usable.map((s) => ({ pool: s.pool.name, usable: true })),
-      ...refused.map(({ state, reason }) => ({ pool: state.pool.name, usable: false, reason })),
-    ];
+    return [...usable.map((s) => ({ pool: s.pool.name, usable: true })), ...refused.map(({ state, reason }) => ({ pool: state.pool.name, usable: false, reason }))];
   }
 
   // ---- choosing ----
@@ -464,12 +458,13 @@ export class Allocator {
     if (usable.length === 0) {
       const want = wantedFamilies(req);
       const service = serviceKey(req.namespace, req.name);
-      const why = this.refusedPools(req).map((r) => `"${r.state.pool.name}": ${r.reason.code}`).join(', ');
+      const why = this.refusedPools(req)
+        .map((r) => `"${r.state.pool.name}": ${r.reason.code}`)
+        .join(', ');
       const message =
         this.poolNames.length === 0
           ? `no address pools are configured, so ${service} cannot get an address; create an IPAddressPool`
-          : `no address pool may auto-assign an ${want.primary} address to ${service} (${why}); ` +
-            `name a pool with the metallb.io/address-pool annotation or adjust the pools`;
+          : `no address pool may auto-assign an ${want.primary} address to ${service} (${why}); ` + `name a pool with the metallb.io/address-pool annotation or adjust the pools`;
       return { ok: false, failure: { code: 'no-pool-for-family', message } };
     }
     return this.chooseFrom(req, usable, 'auto');
@@ -533,9 +528,10 @@ export class Allocator {
   /** For one pool and family: a compatible IP already shared under the key, else the lowest free. */
   private pickIn(state: PoolState, family: Family, req: Request): IP | undefined {
     let best: IP | undefined;
-    if (req.sharingKey) for (const a of this.sharedAddresses(req)) {
-      if (a.pool === state && a.ip.family === family && (!best || a.ip.value < best.value)) best = a.ip;
-    }
+    if (req.sharingKey)
+      for (const a of this.sharedAddresses(req)) {
+        if (a.pool === state && a.ip.family === family && (!best || a.ip.value < best.value)) best = a.ip;
+      }
     if (best) return best;
     const runs = state.runs[family];
     for (const r of state.ranges[family]) {
@@ -557,15 +553,9 @@ export class Allocator {
   private shortage(req: Request, want: Wanted, candidates: readonly PoolState[], scope: string): Failure {
     const service = serviceKey(req.namespace, req.name);
     const has = (s: PoolState, f: Family) => s.ranges[f].length > 0;
-    const fits = (s: PoolState) =>
-      want.mode === 'single'
-        ? has(s, want.primary)
-        : want.mode === 'require'
-          ? has(s, 'IPv4') && has(s, 'IPv6')
-          : has(s, 'IPv4') || has(s, 'IPv6');
+    const fits = (s: PoolState) => (want.mode === 'single' ? has(s, want.primary) : want.mode === 'require' ? has(s, 'IPv4') && has(s, 'IPv6') : has(s, 'IPv4') || has(s, 'IPv6'));
     const withFamily = candidates.filter(fits);
-    const needs =
-      want.mode === 'single' ? `an ${want.primary} address` : want.mode === 'require' ? 'both an IPv4 and an IPv6 address' : 'an address';
+    const needs = want.mode === 'single' ? `an ${want.primary} address` : want.mode === 'require' ? 'both an IPv4 and an IPv6 address' : 'an address';
     if (withFamily.length === 0) {
       const where = scope === 'auto' ? 'no pool it may auto-assign from has' : `${scope} has no`;
       const what = want.mode === 'single' ? `${want.primary} addresses` : want.mode === 'require' ? 'both IPv4 and IPv6 addresses' : 'addresses';
@@ -629,13 +619,7 @@ export class Allocator {
       const message = `${ips.map(formatIP).join(', ')} ${ips.length > 1 ? 'are' : 'is'} in pool "${state.pool.name}", not in pool "${req.pool}" named by metallb.io/address-pool; fix the annotation or the address`;
       return { ok: false, failure: { code: 'ip-pool-mismatch', message } };
     }
-    if (
-      previousPool !== undefined &&
-      previousPool !== state.pool.name &&
-      !state.pool.autoAssign &&
-      req.pool === undefined &&
-      req.requestedIPs.length === 0
-    ) {
+    if (previousPool !== undefined && previousPool !== state.pool.name && !state.pool.autoAssign && req.pool === undefined && req.requestedIPs.length === 0) {
       const message = `${ips.map(formatIP).join(', ')} moved from pool "${previousPool}" to pool "${state.pool.name}", which has autoAssign false and is not named by ${service}`;
       return { ok: false, failure: { code: 'pool-not-auto-assign', message } };
     }
@@ -681,8 +665,7 @@ export class Allocator {
     const service = serviceKey(req.namespace, req.name);
     const name = state.pool.name;
     const anyNamespace = sa.namespaces.length === 0 && sa.namespaceSelectors.length === 0;
-    const namespaceOK =
-      anyNamespace || sa.namespaces.includes(req.namespace) || sa.namespaceSelectors.some((s) => matches(s, req.namespaceLabels));
+    const namespaceOK = anyNamespace || sa.namespaces.includes(req.namespace) || sa.namespaceSelectors.some((s) => matches(s, req.namespaceLabels));
     if (!namespaceOK) {
       const listed = sa.namespaces.length > 0 ? `namespaces ${sa.namespaces.join(', ')}` : '';
       const selected = sa.namespaceSelectors.length > 0 ? 'namespaces matching its namespaceSelectors' : '';

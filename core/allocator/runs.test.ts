@@ -24,9 +24,25 @@ describe('RunSet', () => {
   test.each([
     { name: 'sequential adds form one run', skipBuggy: false, add: [0n, 1n, 2n, 3n], runs: [[0n, 3n]] },
     { name: 'adds out of order merge both sides', skipBuggy: false, add: [5n, 3n, 4n], runs: [[3n, 5n]] },
-    { name: 'gaps keep runs apart', skipBuggy: false, add: [1n, 3n], runs: [[1n, 1n], [3n, 3n]] },
+    {
+      name: 'gaps keep runs apart',
+      skipBuggy: false,
+      add: [1n, 3n],
+      runs: [
+        [1n, 1n],
+        [3n, 3n],
+      ],
+    },
     { name: '.255/.0 gap merges when skipping', skipBuggy: true, add: [254n, 257n], runs: [[254n, 257n]] },
-    { name: '.255/.0 gap stays when not skipping', skipBuggy: false, add: [254n, 257n], runs: [[254n, 254n], [257n, 257n]] },
+    {
+      name: '.255/.0 gap stays when not skipping',
+      skipBuggy: false,
+      add: [254n, 257n],
+      runs: [
+        [254n, 254n],
+        [257n, 257n],
+      ],
+    },
   ])('$name', ({ skipBuggy, add, runs }) => {
     const set = new RunSet(skipBuggy);
     for (const v of add) set.add(v);
@@ -47,11 +63,29 @@ describe('RunSet', () => {
   });
 
   test.each([
-    { name: 'delete in the middle splits', skipBuggy: false, add: [1n, 2n, 3n], del: 2n, runs: [[1n, 1n], [3n, 3n]] },
+    {
+      name: 'delete in the middle splits',
+      skipBuggy: false,
+      add: [1n, 2n, 3n],
+      del: 2n,
+      runs: [
+        [1n, 1n],
+        [3n, 3n],
+      ],
+    },
     { name: 'delete at the start shrinks', skipBuggy: false, add: [1n, 2n, 3n], del: 1n, runs: [[2n, 3n]] },
     { name: 'delete at the end shrinks', skipBuggy: false, add: [1n, 2n, 3n], del: 3n, runs: [[1n, 2n]] },
     { name: 'delete a lone run', skipBuggy: false, add: [1n], del: 1n, runs: [] },
-    { name: 'delete next to a buggy gap trims past it', skipBuggy: true, add: [254n, 257n, 258n], del: 257n, runs: [[254n, 254n], [258n, 258n]] },
+    {
+      name: 'delete next to a buggy gap trims past it',
+      skipBuggy: true,
+      add: [254n, 257n, 258n],
+      del: 257n,
+      runs: [
+        [254n, 254n],
+        [258n, 258n],
+      ],
+    },
   ])('$name', ({ skipBuggy, add, del, runs }) => {
     const set = new RunSet(skipBuggy);
     for (const v of add) set.add(v);

@@ -33,7 +33,12 @@ describe('serviceToRequest', () => {
     { name: 'spec.loadBalancerIP', ann: {}, spec: { loadBalancerIP: '192.0.2.5' }, ips: ['192.0.2.5'] },
     { name: 'loadBalancerIPs annotation, dual-stack', ann: { 'metallb.io/loadBalancerIPs': '192.0.2.5, 2001:db8::5' }, spec: {}, ips: ['192.0.2.5', '2001:db8::5'] },
     { name: 'deprecated loadBalancerIPs annotation', ann: { 'metallb.universe.tf/loadBalancerIPs': '192.0.2.6' }, spec: {}, ips: ['192.0.2.6'] },
-    { name: 'loadBalancerIP agreeing with the annotation', ann: { 'metallb.io/loadBalancerIPs': '192.0.2.5,2001:db8::5' }, spec: { loadBalancerIP: '192.0.2.5' }, ips: ['192.0.2.5', '2001:db8::5'] },
+    {
+      name: 'loadBalancerIP agreeing with the annotation',
+      ann: { 'metallb.io/loadBalancerIPs': '192.0.2.5,2001:db8::5' },
+      spec: { loadBalancerIP: '192.0.2.5' },
+      ips: ['192.0.2.5', '2001:db8::5'],
+    },
     { name: 'empty annotation is absent', ann: { 'metallb.io/loadBalancerIPs': '' }, spec: {}, ips: [] },
   ])('requested IPs from $name', ({ ann, spec, ips }) => {
     const r = serviceToRequest(svc(ann, spec), {});
@@ -46,8 +51,18 @@ describe('serviceToRequest', () => {
     { name: 'two IPv6 addresses', ann: { 'metallb.io/loadBalancerIPs': '2001:db8::1,2001:db8::2' }, spec: {}, msg: /two IPv6 addresses/ },
     { name: 'an empty entry', ann: { 'metallb.io/loadBalancerIPs': '192.0.2.1,' }, spec: {}, msg: /is not an IP address/ },
     { name: 'a bad spec.loadBalancerIP', ann: {}, spec: { loadBalancerIP: 'nope' }, msg: /spec.loadBalancerIP: "nope" is not an IP address/ },
-    { name: 'loadBalancerIP contradicting the annotation', ann: { 'metallb.io/loadBalancerIPs': '192.0.2.1' }, spec: { loadBalancerIP: '192.0.2.2' }, msg: /spec.loadBalancerIP 192.0.2.2 is not among metallb.io\/loadBalancerIPs \(192.0.2.1\)/ },
-    { name: 'old and new pool names disagreeing', ann: { 'metallb.io/address-pool': 'a', 'metallb.universe.tf/address-pool': 'b' }, spec: {}, msg: /metallb.io\/address-pool="a" and metallb.universe.tf\/address-pool="b" disagree/ },
+    {
+      name: 'loadBalancerIP contradicting the annotation',
+      ann: { 'metallb.io/loadBalancerIPs': '192.0.2.1' },
+      spec: { loadBalancerIP: '192.0.2.2' },
+      msg: /spec.loadBalancerIP 192.0.2.2 is not among metallb.io\/loadBalancerIPs \(192.0.2.1\)/,
+    },
+    {
+      name: 'old and new pool names disagreeing',
+      ann: { 'metallb.io/address-pool': 'a', 'metallb.universe.tf/address-pool': 'b' },
+      spec: {},
+      msg: /metallb.io\/address-pool="a" and metallb.universe.tf\/address-pool="b" disagree/,
+    },
     { name: 'an unknown ipFamilyPolicy', ann: {}, spec: { ipFamilyPolicy: 'Sometimes' }, msg: /spec.ipFamilyPolicy "Sometimes"/ },
     { name: 'an unknown ipFamilies entry', ann: {}, spec: { ipFamilies: ['IPv5'] }, msg: /spec.ipFamilies entry "IPv5"/ },
   ])('$name is a malformed-annotation failure, not a throw', ({ ann, spec, msg }) => {
@@ -77,13 +92,19 @@ describe('serviceToRequest', () => {
 
   test('spec fields: families, policy, ports with protocols, Local policy and selector', () => {
     const r = serviceToRequest(
-      svc({}, {
-        ipFamilies: ['IPv6', 'IPv4'],
-        ipFamilyPolicy: 'RequireDualStack',
-        ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }],
-        externalTrafficPolicy: 'Local',
-        selector: { app: 'dns' },
-      }),
+      svc(
+        {},
+        {
+          ipFamilies: ['IPv6', 'IPv4'],
+          ipFamilyPolicy: 'RequireDualStack',
+          ports: [
+            { port: 53, protocol: 'UDP' },
+            { port: 53, protocol: 'TCP' },
+          ],
+          externalTrafficPolicy: 'Local',
+          selector: { app: 'dns' },
+        },
+      ),
       {},
     );
     expect(r.ok).toBe(true);
@@ -91,7 +112,10 @@ describe('serviceToRequest', () => {
     expect(r.request).toMatchObject({
       families: ['IPv6', 'IPv4'],
       familyPolicy: 'RequireDualStack',
-      ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }],
+      ports: [
+        { port: 53, protocol: 'UDP' },
+        { port: 53, protocol: 'TCP' },
+      ],
       trafficPolicy: 'Local',
       selector: { app: 'dns' },
     });

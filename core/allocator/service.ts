@@ -42,9 +42,7 @@ export interface DeprecatedAnnotation {
 }
 
 /** The Request for a Service, or a `malformed-annotation` failure; deprecated names either way. */
-export type ServiceRequest =
-  | { ok: true; request: Request; deprecated: DeprecatedAnnotation[] }
-  | { ok: false; failure: Failure; deprecated: DeprecatedAnnotation[] };
+export type ServiceRequest = { ok: true; request: Request; deprecated: DeprecatedAnnotation[] } | { ok: false; failure: Failure; deprecated: DeprecatedAnnotation[] };
 
 const POLICIES: readonly IPFamilyPolicy[] = ['SingleStack', 'PreferDualStack', 'RequireDualStack'];
 

@@ -174,9 +174,7 @@ peers:
     expect(peer).toMatchObject({ peerPort: 1179, holdTime: 90, keepaliveTime: 20, password: 's3cret', bfdProfile: 'fast' });
     expect([ip(peer.peerAddress), ip(peer.routerID), ip(peer.sourceAddress)]).toEqual(['2001:db8::ffff', '10.1.1.1', '2001:db8::1']);
     // go-yaml read `rack: 1` into the string map as "1"; so do we.
-    expect(peer.nodeSelectors).toEqual([
-      { matchLabels: { rack: '1' }, matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: ['node3'] }] },
-    ]);
+    expect(peer.nodeSelectors).toEqual([{ matchLabels: { rack: '1' }, matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: ['node3'] }] }]);
   });
 
   it('an empty ConfigMap is an empty configuration', () => {
@@ -396,9 +394,7 @@ describe('a full CRD set', () => {
     ]);
     expect(aggregated).toMatchObject({ aggregationLength: 24, aggregationLengthV6: 124 });
     expect(aggregated!.localPref).toBeUndefined();
-    expect(aggregated!.nodeSelectors).toEqual([
-      { matchLabels: {}, matchExpressions: [{ key: 'node-role.kubernetes.io/edge', operator: 'Exists', values: [] }] },
-    ]);
+    expect(aggregated!.nodeSelectors).toEqual([{ matchLabels: {}, matchExpressions: [{ key: 'node-role.kubernetes.io/edge', operator: 'Exists', values: [] }] }]);
   });
 
   it('BFDProfile and Community', () => {
@@ -424,9 +420,7 @@ describe('a full CRD set', () => {
   it('a missing password Secret is pending, not an error, and the peer stays', () => {
     const result = parseConfig({ resources: crds(FULL_CRDS) });
     expect(result.errors).toEqual([]);
-    expect(result.pending).toEqual([
-      { source: 'BGPPeer metallb-system/sample', path: 'spec.passwordSecret', message: expect.stringContaining('metallb-system/bgp-password') },
-    ]);
+    expect(result.pending).toEqual([{ source: 'BGPPeer metallb-system/sample', path: 'spec.passwordSecret', message: expect.stringContaining('metallb-system/bgp-password') }]);
     expect(result.config.peers.find((p) => p.name === 'sample')?.password).toBeUndefined();
   });
 });

@@ -6,15 +6,7 @@
  */
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { emptyDeclarations, type Declarations, type L2Decl } from './declarations.js';
-import {
-  advertisementTuningKeys,
-  bfdKeys,
-  peerKeys,
-  readAdvertisementTuning,
-  readBFDProfile,
-  readPeer,
-  readRanges,
-} from './objects.js';
+import { advertisementTuningKeys, bfdKeys, peerKeys, readAdvertisementTuning, readBFDProfile, readPeer, readRanges } from './objects.js';
 import { parseCommunity } from './community.js';
 import { at, Reader, type Fields } from './read.js';
 import type { ConfigError, Origin } from './types.js';
@@ -218,9 +210,7 @@ function loadYAML(text: string): Loaded {
     const pos = lines.linePos(first.pos[0]);
     const where = ` at line ${pos.line}, column ${pos.col}`;
     const what =
-      first.code === 'MULTIPLE_DOCS'
-        ? 'the configuration must be a single YAML document (remove the "---" separators)'
-        : (first.message.split('\n')[0] ?? first.message);
+      first.code === 'MULTIPLE_DOCS' ? 'the configuration must be a single YAML document (remove the "---" separators)' : (first.message.split('\n')[0] ?? first.message);
     return { error: `invalid YAML${where}: ${what}` };
   }
   try {

@@ -4,16 +4,7 @@
  * and wrongly typed fields are errors at their path, never exceptions.
  */
 import { emptyDeclarations, type Declarations } from './declarations.js';
-import {
-  advertisementTuningKeys,
-  bfdKeys,
-  peerKeys,
-  PEER_UNSUPPORTED,
-  readAdvertisementTuning,
-  readBFDProfile,
-  readPeer,
-  readRanges,
-} from './objects.js';
+import { advertisementTuningKeys, bfdKeys, peerKeys, PEER_UNSUPPORTED, readAdvertisementTuning, readBFDProfile, readPeer, readRanges } from './objects.js';
 import { parseCommunity } from './community.js';
 import { at, describe, isFields, Reader, type Fields } from './read.js';
 import { labelKeyProblem, labelValueProblem, readSelectors } from './selector.js';

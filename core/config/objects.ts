@@ -107,15 +107,7 @@ export interface PeerRead {
  * unusable; other errors are reported and the peer is returned with defaults in their place,
  * so that later checks (duplicates, BFD references) can still run on it.
  */
-export function readPeer(
-  r: Reader,
-  m: Fields,
-  path: string,
-  spelling: Spelling,
-  name: string,
-  origin: Origin,
-  namespace: string,
-): PeerRead | undefined {
+export function readPeer(r: Reader, m: Fields, path: string, spelling: Spelling, name: string, origin: Origin, namespace: string): PeerRead | undefined {
   const k = PEER_KEYS[spelling];
   const myASN = r.required(m, k.myASN, path, r.int(m, k.myASN, path, 1, ASN_MAX));
   const peerASN = r.required(m, k.peerASN, path, r.int(m, k.peerASN, path, 1, ASN_MAX));

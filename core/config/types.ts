@@ -8,9 +8,7 @@
 import type { Family, IP, IPRange } from '../ip/index.js';
 
 /** Where a configuration object came from, for messages and status reporting. */
-export type Origin =
-  | { kind: 'ConfigMap'; namespace: string; name: string; path: string }
-  | { kind: CrdKind; namespace: string; name: string };
+export type Origin = { kind: 'ConfigMap'; namespace: string; name: string; path: string } | { kind: CrdKind; namespace: string; name: string };
 
 export type CrdKind = 'IPAddressPool' | 'L2Advertisement' | 'BGPAdvertisement' | 'BGPPeer' | 'BFDProfile' | 'Community';
 
@@ -50,9 +48,7 @@ export interface Pool {
 }
 
 /** A BGP community: RFC 1997 standard (two 16-bit halves) or RFC 8092 large (three 32-bit parts). */
-export type Community =
-  | { kind: 'standard'; asn: number; value: number }
-  | { kind: 'large'; global: number; local1: number; local2: number };
+export type Community = { kind: 'standard'; asn: number; value: number } | { kind: 'large'; global: number; local1: number; local2: number };
 
 export interface L2Advertisement {
   name: string;

@@ -18,9 +18,7 @@ export function selectedPools<P extends Pick<Pool, 'name' | 'labels'>>(
   pools: readonly P[],
 ): P[] {
   if (adv.ipAddressPools.length === 0 && adv.ipAddressPoolSelectors.length === 0) return [...pools];
-  return pools.filter(
-    (p) => adv.ipAddressPools.includes(p.name) || adv.ipAddressPoolSelectors.some((s) => selectorMatches(s, p.labels)),
-  );
+  return pools.filter((p) => adv.ipAddressPools.includes(p.name) || adv.ipAddressPoolSelectors.some((s) => selectorMatches(s, p.labels)));
 }
 
 /** Merge the sources (in order: the ConfigMap first) and check them against each other. */
@@ -57,11 +55,7 @@ export function merge(sources: readonly Declarations[], errors: ConfigError[]): 
     const profile = decl.value.bfdProfile;
     if (profile !== undefined && !bfdProfiles.has(profile)) {
       const known = [...bfdProfiles.keys()];
-      fail(
-        decl.source,
-        decl.bfdProfilePath,
-        `unknown BFD profile ${JSON.stringify(profile)} (${known.length ? `defined: ${known.join(', ')}` : 'no BFD profiles are defined'})`,
-      );
+      fail(decl.source, decl.bfdProfilePath, `unknown BFD profile ${JSON.stringify(profile)} (${known.length ? `defined: ${known.join(', ')}` : 'no BFD profiles are defined'})`);
       decl.ok = false;
     }
   }
@@ -190,10 +184,7 @@ function checkDuplicatePeers(peers: Declarations['peers'], fail: Fail): void {
   }
 }
 
-function resolveCommunity(
-  text: string,
-  aliases: ReadonlyMap<string, { community: Community | undefined }>,
-): { community: Community | undefined } | { error: string } {
+function resolveCommunity(text: string, aliases: ReadonlyMap<string, { community: Community | undefined }>): { community: Community | undefined } | { error: string } {
   const alias = aliases.get(text);
   // A malformed alias was reported where it is defined; no second error here.
   if (alias) return { community: alias.community };
@@ -228,9 +219,7 @@ function aggregationProblems(length: number, lengthV6: number, decl: PoolDecl): 
     const field = range.family === 'IPv4' ? 'aggregation length' : 'IPv6 aggregation length';
     out.push({
       family: range.family,
-      message:
-        `invalid ${field} ${agg} for pool ${JSON.stringify(decl.value.name)} with ${what}: ` +
-        `routes would cover addresses outside the pool; use ${widest} or more`,
+      message: `invalid ${field} ${agg} for pool ${JSON.stringify(decl.value.name)} with ${what}: ` + `routes would cover addresses outside the pool; use ${widest} or more`,
     });
   }
   return out;

@@ -50,7 +50,12 @@ describe('checkFiles', () => {
     ],
     [
       'the ConfigMap twice',
-      [{ path: 'cm.yaml', text: `${configMap('    - {name: a, protocol: layer2, addresses: [192.0.2.0/28]}')}---${configMap('    - {name: b, protocol: layer2, addresses: [203.0.113.0/28]}')}` }],
+      [
+        {
+          path: 'cm.yaml',
+          text: `${configMap('    - {name: a, protocol: layer2, addresses: [192.0.2.0/28]}')}---${configMap('    - {name: b, protocol: layer2, addresses: [203.0.113.0/28]}')}`,
+        },
+      ],
       [/^cm\.yaml document 2 .*metadata\.name: ConfigMap metallb-system\/config is also defined in cm\.yaml document 1/],
     ],
     ['a document that is a list', [{ path: 'l.yaml', text: '- a\n- b\n' }], [/^l\.yaml document 1: document is not a Kubernetes object/]],

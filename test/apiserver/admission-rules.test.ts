@@ -46,7 +46,10 @@ describe('webhook configuration validation and defaults', () => {
   const validate = (o: KubeObject): string[] => (webhookConfigurationStrategies.validatingWebhooks.validate?.(o, undefined) ?? []).map((e) => `${e.field} ${e.type}`);
 
   it('accepts a complete webhook and fills in the API defaults', () => {
-    const o = config({ clientConfig: { service: { namespace: 'metallb-system', name: 'webhook' } }, rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['services'] }] });
+    const o = config({
+      clientConfig: { service: { namespace: 'metallb-system', name: 'webhook' } },
+      rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['services'] }],
+    });
     webhookConfigurationStrategies.mutatingWebhooks.defaults?.(o);
     expect(validate(o)).toEqual([]);
     expect((o.webhooks as Record<string, unknown>[])[0]).toMatchObject({

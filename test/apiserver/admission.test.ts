@@ -73,7 +73,9 @@ beforeAll(async () => {
   handlers.set('/mutate', (r) => {
     const annotations = r.object?.metadata.annotations;
     if (annotations?.['example.com/allocated']) return { allowed: true };
-    const ops = annotations ? [{ op: 'add', path: '/metadata/annotations/example.com~1allocated', value: '192.0.2.10' }] : [{ op: 'add', path: '/metadata/annotations', value: { 'example.com/allocated': '192.0.2.10' } }];
+    const ops = annotations
+      ? [{ op: 'add', path: '/metadata/annotations/example.com~1allocated', value: '192.0.2.10' }]
+      : [{ op: 'add', path: '/metadata/annotations', value: { 'example.com/allocated': '192.0.2.10' } }];
     return { allowed: true, ...patchOf(ops), warnings: r.object?.metadata.labels?.warn ? ['pool "default" is almost full'] : [] };
   });
   handlers.set('/validate', (r) => {
@@ -236,7 +238,9 @@ describe('failure policies, timeouts, TLS and reinvocation', () => {
     const name = `tmp-${String(webhook.name)}`;
     const body = {
       metadata: { name },
-      webhooks: [{ admissionReviewVersions: ['v1'], sideEffects: 'None', rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['configmaps'] }], ...webhook }],
+      webhooks: [
+        { admissionReviewVersions: ['v1'], sideEffects: 'None', rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['configmaps'] }], ...webhook },
+      ],
     };
     if (kind === 'mutating') await admission.createMutatingWebhookConfiguration({ body: body as never });
     else await admission.createValidatingWebhookConfiguration({ body: body as never });
@@ -255,7 +259,9 @@ describe('failure policies, timeouts, TLS and reinvocation', () => {
     await withConfig('validating', { name: 'down.example.com', failurePolicy: 'Fail', ...closed }, async () => {
       const e = await failure(core.createNamespacedConfigMap({ namespace: 'apps', body: cm() }));
       expect(e).toMatchObject({ httpCode: 500, reason: 'InternalError' });
-      expect(e.message).toMatch(/^Internal error occurred: failed calling webhook "down.example.com": failed to call webhook: Post "https:\/\/127.0.0.1:1\/nothing\?timeout=10s": .*ECONNREFUSED/);
+      expect(e.message).toMatch(
+        /^Internal error occurred: failed calling webhook "down.example.com": failed to call webhook: Post "https:\/\/127.0.0.1:1\/nothing\?timeout=10s": .*ECONNREFUSED/,
+      );
     });
     await withConfig('validating', { name: 'down-ignored.example.com', failurePolicy: 'Ignore', ...closed }, async () => {
       await expect(core.createNamespacedConfigMap({ namespace: 'apps', body: cm() })).resolves.toBeDefined();
@@ -274,14 +280,27 @@ describe('failure policies, timeouts, TLS and reinvocation', () => {
 
   it('verifies the webhook against caBundle', async () => {
     const stranger = createCertificateAuthority('someone else');
-    await withConfig('validating', { name: 'untrusted.example.com', clientConfig: { url: `https://127.0.0.1:${hookPort}/validate`, caBundle: Buffer.from(stranger.certPem).toString('base64') } }, async () => {
-      const e = await failure(core.createNamespacedConfigMap({ namespace: 'apps', body: cm() }));
-      expect(e.message).toMatch(/failed calling webhook "untrusted.example.com".*(self-signed|unable to verify|certificate)/);
-    });
+    await withConfig(
+      'validating',
+      { name: 'untrusted.example.com', clientConfig: { url: `https://127.0.0.1:${hookPort}/validate`, caBundle: Buffer.from(stranger.certPem).toString('base64') } },
+      async () => {
+        const e = await failure(core.createNamespacedConfigMap({ namespace: 'apps', body: cm() }));
+        expect(e.message).toMatch(/failed calling webhook "untrusted.example.com".*(self-signed|unable to verify|certificate)/);
+      },
+    );
   });
 
   it('reinvokes an IfNeeded webhook once when a later webhook changed the object', async () => {
-    handlers.set('/first', (r) => ({ allowed: true, ...patchOf([{ op: 'add', path: '/data', value: { ...((r.object?.data as Record<string, string> | undefined) ?? {}), first: String(Object.keys((r.object?.data as object | undefined) ?? {}).length) } }]) }));
+    handlers.set('/first', (r) => ({
+      allowed: true,
+      ...patchOf([
+        {
+          op: 'add',
+          path: '/data',
+          value: { ...((r.object?.data as Record<string, string> | undefined) ?? {}), first: String(Object.keys((r.object?.data as object | undefined) ?? {}).length) },
+        },
+      ]),
+    }));
     handlers.set('/second', () => ({ allowed: true, ...patchOf([{ op: 'add', path: '/data/second', value: 'x' }]) }));
     await withConfig('mutating', { name: 'a-first.example.com', reinvocationPolicy: 'IfNeeded', clientConfig: { url: `https://127.0.0.1:${hookPort}/first`, caBundle } }, () =>
       withConfig('mutating', { name: 'b-second.example.com', clientConfig: { url: `https://127.0.0.1:${hookPort}/second`, caBundle } }, async () => {

@@ -350,7 +350,9 @@ export class Admission {
       const body = { apiVersion: `admission.k8s.io/${version}`, kind: 'AdmissionReview', request };
       const review = await this.post(w, body);
       if (!isObject(review) || review.apiVersion !== body.apiVersion || review.kind !== 'AdmissionReview') {
-        throw new WebhookCallError(`expected webhook response of admission.k8s.io/${version}, Kind=AdmissionReview, got ${isObject(review) ? `${String(review.apiVersion)}, Kind=${String(review.kind)}` : 'something else'}`);
+        throw new WebhookCallError(
+          `expected webhook response of admission.k8s.io/${version}, Kind=AdmissionReview, got ${isObject(review) ? `${String(review.apiVersion)}, Kind=${String(review.kind)}` : 'something else'}`,
+        );
       }
       const response = (isObject(review.response) ? review.response : undefined) as AdmissionResponse | undefined;
       if (!response) throw new WebhookCallError('webhook response was absent');
@@ -379,7 +381,9 @@ export class Admission {
     const port = svc.port ?? 443;
     const resolved = this.options.resolveService(svc.namespace ?? '', svc.name ?? '', port);
     if (!resolved) {
-      throw new WebhookCallError(`failed to call webhook: service "${svc.namespace ?? ''}/${svc.name ?? ''}:${port}" has no route in the API server double (give startApiServer a resolveService, or call api.routeService)`);
+      throw new WebhookCallError(
+        `failed to call webhook: service "${svc.namespace ?? ''}/${svc.name ?? ''}:${port}" has no route in the API server double (give startApiServer a resolveService, or call api.routeService)`,
+      );
     }
     const servername = `${svc.name ?? ''}.${svc.namespace ?? ''}.svc`;
     const url = new URL(`https://${servername}:${port}${svc.path ?? '/'}`);

@@ -3,16 +3,7 @@
  * defaulting, optimistic concurrency, patches, status subresource, selectors, pagination,
  * dry run, finalizers, garbage collection, namespaces, events in both APIs, leases.
  */
-import {
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  EventsV1Api,
-  KubernetesObjectApi,
-  PatchStrategy,
-  setHeaderOptions,
-  type V1Service,
-} from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, CustomObjectsApi, EventsV1Api, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type V1Service } from '@kubernetes/client-node';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -207,7 +198,15 @@ describe('Services', () => {
 
   it('applies JSON, merge and strategic merge patches', async () => {
     const ns = await namespace();
-    await core.createNamespacedService({ namespace: ns, body: lbService('web', { ports: [{ name: 'http', port: 80 }, { name: 'https', port: 443 }] }) });
+    await core.createNamespacedService({
+      namespace: ns,
+      body: lbService('web', {
+        ports: [
+          { name: 'http', port: 80 },
+          { name: 'https', port: 443 },
+        ],
+      }),
+    });
     const json = await core.patchNamespacedService({ name: 'web', namespace: ns, body: [{ op: 'add', path: '/metadata/annotations', value: { a: 'b' } }] });
     expect(json.metadata?.annotations).toEqual({ a: 'b' });
     const merge = await core.patchNamespacedService(
@@ -238,9 +237,17 @@ describe('Services', () => {
     await expect(core.readNamespacedService({ name: 'web', namespace: ns })).rejects.toMatchObject({ code: 404 });
     await core.createNamespacedService({ namespace: ns, body: lbService('web') });
     const rvBefore = (await core.readNamespacedService({ name: 'web', namespace: ns })).metadata?.resourceVersion;
-    await core.patchNamespacedService({ name: 'web', namespace: ns, body: { metadata: { labels: { x: 'y' } } }, dryRun: 'All' }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await core.patchNamespacedService(
+      { name: 'web', namespace: ns, body: { metadata: { labels: { x: 'y' } } }, dryRun: 'All' },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     const current = await core.readNamespacedService({ name: 'web', namespace: ns });
-    const replaced = await core.replaceNamespacedService({ name: 'web', namespace: ns, body: { ...current, metadata: { ...current.metadata, labels: { replaced: 'yes' } } }, dryRun: 'All' });
+    const replaced = await core.replaceNamespacedService({
+      name: 'web',
+      namespace: ns,
+      body: { ...current, metadata: { ...current.metadata, labels: { replaced: 'yes' } } },
+      dryRun: 'All',
+    });
     expect(replaced.metadata?.labels).toEqual({ replaced: 'yes' });
     await core.deleteNamespacedService({ name: 'web', namespace: ns, dryRun: 'All' });
     const after = await core.readNamespacedService({ name: 'web', namespace: ns });
@@ -269,7 +276,11 @@ describe('Services', () => {
 describe('lists and selectors', () => {
   it('filters by label and field selectors', async () => {
     const ns = await namespace();
-    for (const [name, tier] of [['a', 'web'], ['b', 'db'], ['c', 'web']]) {
+    for (const [name, tier] of [
+      ['a', 'web'],
+      ['b', 'db'],
+      ['c', 'web'],
+    ]) {
       await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name, labels: { tier: tier as string } }, data: { k: 'v' } } });
     }
     const web = await core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'tier=web' });
@@ -309,7 +320,10 @@ describe('lists and selectors', () => {
         source: { component: 'metallb-controller' },
       },
     });
-    const events = await core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.kind=Service,involvedObject.name=web,involvedObject.uid=${svc.metadata?.uid ?? ''}` });
+    const events = await core.listNamespacedEvent({
+      namespace: ns,
+      fieldSelector: `involvedObject.kind=Service,involvedObject.name=web,involvedObject.uid=${svc.metadata?.uid ?? ''}`,
+    });
     expect(events.items.map((e) => e.reason)).toEqual(['IPAllocated']);
     const none = await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=other' });
     expect(none.items).toEqual([]);
@@ -361,7 +375,10 @@ describe('deletion', () => {
     const still = await core.readNamespacedConfigMap({ name: 'held', namespace: ns });
     expect(still.metadata?.deletionTimestamp).toBeDefined();
     const addMore = await failure(
-      core.patchNamespacedConfigMap({ name: 'held', namespace: ns, body: { metadata: { finalizers: ['example.com/keep', 'example.com/more'] } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)),
+      core.patchNamespacedConfigMap(
+        { name: 'held', namespace: ns, body: { metadata: { finalizers: ['example.com/keep', 'example.com/more'] } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      ),
     );
     expect(addMore.message).toContain('no new finalizers can be added if the object is being deleted');
     await core.patchNamespacedConfigMap({ name: 'held', namespace: ns, body: { metadata: { finalizers: null } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
@@ -373,7 +390,10 @@ describe('deletion', () => {
     const owner = await core.createNamespacedService({ namespace: ns, body: lbService('owner') });
     const ref = { apiVersion: 'v1', kind: 'Service', name: 'owner', uid: owner.metadata?.uid ?? '', controller: true };
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'dep', ownerReferences: [ref] } } });
-    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'two-owners', ownerReferences: [ref, { apiVersion: 'v1', kind: 'Namespace', name: ns, uid: 'not-this-one' }] } } });
+    await core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: 'two-owners', ownerReferences: [ref, { apiVersion: 'v1', kind: 'Namespace', name: ns, uid: 'not-this-one' }] } },
+    });
     await core.deleteNamespacedService({ name: 'owner', namespace: ns });
     await eventually(async () => (await core.listNamespacedConfigMap({ namespace: ns })).items.length === 0, 5000, 'dependents to be collected');
 
@@ -406,7 +426,12 @@ describe('deletion', () => {
 
   it('deletes collections by selector', async () => {
     const ns = await namespace();
-    for (const [name, app] of [['a', 'x'], ['b', 'x'], ['c', 'y']]) await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name, labels: { app: app as string } } } });
+    for (const [name, app] of [
+      ['a', 'x'],
+      ['b', 'x'],
+      ['c', 'y'],
+    ])
+      await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name, labels: { app: app as string } } } });
     await core.deleteCollectionNamespacedConfigMap({ namespace: ns, labelSelector: 'app=x' });
     expect((await core.listNamespacedConfigMap({ namespace: ns })).items.map((c) => c.metadata?.name)).toEqual(['c']);
   });
@@ -483,7 +508,11 @@ describe('events and leases', () => {
   it('creates leases on PUT, as leader election does', async () => {
     const ns = await namespace();
     const coordination = kubeConfigFor(api).makeApiClient(CoordinationV1Api);
-    const lease = await coordination.replaceNamespacedLease({ name: 'metallb-controller', namespace: ns, body: { metadata: { name: 'metallb-controller' }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15 } } });
+    const lease = await coordination.replaceNamespacedLease({
+      name: 'metallb-controller',
+      namespace: ns,
+      body: { metadata: { name: 'metallb-controller' }, spec: { holderIdentity: 'a', leaseDurationSeconds: 15 } },
+    });
     expect(lease.spec?.holderIdentity).toBe('a');
   });
 });
@@ -522,7 +551,9 @@ describe('custom resources', () => {
     const created = await rawRequest(api, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: crd });
     expect(created.status).toBe(201);
     const established = await eventually(async () => {
-      const got = (await rawRequest(api, 'GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.metallb.io')).json as { status: { conditions: { type: string; status: string }[] } };
+      const got = (await rawRequest(api, 'GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.metallb.io')).json as {
+        status: { conditions: { type: string; status: string }[] };
+      };
       return got.status.conditions.some((c) => c.type === 'Established' && c.status === 'True') && got;
     });
     expect(established).toBeTruthy();
@@ -533,9 +564,19 @@ describe('custom resources', () => {
     expect(res.headers.warning).toBe('299 - "unknown field \\"spec.typo\\""');
     expect(res.json).toMatchObject({ spec: { size: 3, color: 'blue' }, metadata: { generation: 1 } });
     expect(res.json).not.toHaveProperty('status');
-    const got = (await custom.getNamespacedCustomObject({ group: 'example.metallb.io', version: 'v1', namespace: ns, plural: 'widgets', name: 'w1' })) as { spec: Record<string, unknown> };
+    const got = (await custom.getNamespacedCustomObject({ group: 'example.metallb.io', version: 'v1', namespace: ns, plural: 'widgets', name: 'w1' })) as {
+      spec: Record<string, unknown>;
+    };
     expect(got.spec).toEqual({ size: 3, color: 'blue' });
-    const invalid = await failure(custom.createNamespacedCustomObject({ group: 'example.metallb.io', version: 'v1', namespace: ns, plural: 'widgets', body: { ...w, metadata: { name: 'w2' }, spec: { size: 0 } } }));
+    const invalid = await failure(
+      custom.createNamespacedCustomObject({
+        group: 'example.metallb.io',
+        version: 'v1',
+        namespace: ns,
+        plural: 'widgets',
+        body: { ...w, metadata: { name: 'w2' }, spec: { size: 0 } },
+      }),
+    );
     expect(invalid.httpCode).toBe(422);
     expect(invalid.message).toBe('Widget.example.metallb.io "w2" is invalid: spec.size: Invalid value: 0: spec.size in body should be greater than or equal to 1');
     const v1 = (await rawRequest(api, 'GET', '/apis/example.metallb.io/v1')).json as { resources: { name: string; shortNames?: string[] }[] };
@@ -546,16 +587,27 @@ describe('custom resources', () => {
     const ns = await namespace();
     const base = { group: 'example.metallb.io', version: 'v1', namespace: ns, plural: 'widgets' };
     await custom.createNamespacedCustomObject({ ...base, body: { apiVersion: 'example.metallb.io/v1', kind: 'Widget', metadata: { name: 'w' }, spec: { size: 1 } } });
-    const smp = await rawRequest(api, 'PATCH', `/apis/example.metallb.io/v1/namespaces/${ns}/widgets/w`, { body: { spec: { size: 2 } }, headers: { 'Content-Type': 'application/strategic-merge-patch+json' } });
+    const smp = await rawRequest(api, 'PATCH', `/apis/example.metallb.io/v1/namespaces/${ns}/widgets/w`, {
+      body: { spec: { size: 2 } },
+      headers: { 'Content-Type': 'application/strategic-merge-patch+json' },
+    });
     expect(smp.status).toBe(415);
     expect(smp.json).toMatchObject({ reason: 'UnsupportedMediaType' });
-    const merged = (await custom.patchNamespacedCustomObject({ ...base, name: 'w', body: { spec: { size: 2 } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))) as { metadata: { generation: number } };
+    const merged = (await custom.patchNamespacedCustomObject({ ...base, name: 'w', body: { spec: { size: 2 } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))) as {
+      metadata: { generation: number };
+    };
     expect(merged.metadata.generation).toBe(2);
-    const status = (await custom.patchNamespacedCustomObjectStatus({ ...base, name: 'w', body: { status: { ready: true }, spec: { size: 9 } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))) as { metadata: { generation: number }; spec: { size: number }; status: unknown };
+    const status = (await custom.patchNamespacedCustomObjectStatus(
+      { ...base, name: 'w', body: { status: { ready: true }, spec: { size: 9 } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    )) as { metadata: { generation: number }; spec: { size: number }; status: unknown };
     expect(status).toMatchObject({ metadata: { generation: 2 }, spec: { size: 2 }, status: { ready: true } });
-    const noRv = await failure(custom.replaceNamespacedCustomObject({ ...base, name: 'w', body: { apiVersion: 'example.metallb.io/v1', kind: 'Widget', metadata: { name: 'w' }, spec: { size: 5 } } }));
+    const noRv = await failure(
+      custom.replaceNamespacedCustomObject({ ...base, name: 'w', body: { apiVersion: 'example.metallb.io/v1', kind: 'Widget', metadata: { name: 'w' }, spec: { size: 5 } } }),
+    );
     expect(noRv.message).toContain('metadata.resourceVersion: Invalid value: 0: must be specified for an update');
-    const table = (await rawRequest(api, 'GET', `/apis/example.metallb.io/v1/namespaces/${ns}/widgets`, { headers: { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' } })).json as { columnDefinitions: { name: string }[]; rows: { cells: unknown[] }[] };
+    const table = (await rawRequest(api, 'GET', `/apis/example.metallb.io/v1/namespaces/${ns}/widgets`, { headers: { Accept: 'application/json;as=Table;v=v1;g=meta.k8s.io' } }))
+      .json as { columnDefinitions: { name: string }[]; rows: { cells: unknown[] }[] };
     expect(table.columnDefinitions.map((c) => c.name)).toEqual(['Name', 'Size']);
     expect(table.rows.map((r) => r.cells)).toEqual([['w', 2]]);
   });
@@ -566,7 +618,13 @@ describe('custom resources', () => {
     tmp.metadata.name = 'gadgets.example.metallb.io';
     tmp.spec.names = { plural: 'gadgets', singular: 'gadget', kind: 'Gadget', shortNames: [] };
     await rawRequest(api, 'POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', { body: tmp });
-    await custom.createNamespacedCustomObject({ group: 'example.metallb.io', version: 'v1', namespace: ns, plural: 'gadgets', body: { apiVersion: 'example.metallb.io/v1', kind: 'Gadget', metadata: { name: 'g' }, spec: { size: 1 } } });
+    await custom.createNamespacedCustomObject({
+      group: 'example.metallb.io',
+      version: 'v1',
+      namespace: ns,
+      plural: 'gadgets',
+      body: { apiVersion: 'example.metallb.io/v1', kind: 'Gadget', metadata: { name: 'g' }, spec: { size: 1 } },
+    });
     const del = await rawRequest(api, 'DELETE', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/gadgets.example.metallb.io');
     expect(del.status).toBe(200);
     await eventually(async () => (await rawRequest(api, 'GET', `/apis/example.metallb.io/v1/namespaces/${ns}/gadgets`)).status === 404);
@@ -579,7 +637,12 @@ describe('the generic KubernetesObjectApi', () => {
   it('finds resources through discovery and works on built-in and custom objects', async () => {
     const ns = await namespace();
     const objects = KubernetesObjectApi.makeApiClient(kubeConfigFor(api));
-    const svc = await objects.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'generic', namespace: ns }, spec: { type: 'LoadBalancer', ports: [{ port: 80 }] } } as V1Service);
+    const svc = await objects.create({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'generic', namespace: ns },
+      spec: { type: 'LoadBalancer', ports: [{ port: 80 }] },
+    } as V1Service);
     expect(svc.metadata?.uid).toBeDefined();
     const patched = await objects.patch({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'generic', namespace: ns, labels: { a: 'b' } } });
     expect(patched.metadata?.labels).toEqual({ a: 'b' });
@@ -587,7 +650,9 @@ describe('the generic KubernetesObjectApi', () => {
     await objects.create(w);
     const read = (await objects.read({ apiVersion: 'example.metallb.io/v1', kind: 'Widget', metadata: { name: 'g', namespace: ns } })) as unknown as { spec: { size: number } };
     expect(read.spec.size).toBe(2);
-    const merged = (await objects.patch({ ...w, spec: { size: 4 } }, undefined, undefined, undefined, undefined, PatchStrategy.MergePatch)) as unknown as { spec: { size: number } };
+    const merged = (await objects.patch({ ...w, spec: { size: 4 } }, undefined, undefined, undefined, undefined, PatchStrategy.MergePatch)) as unknown as {
+      spec: { size: number };
+    };
     expect(merged.spec.size).toBe(4);
     const listed = await objects.list('example.metallb.io/v1', 'Widget', ns);
     expect(listed.items.map((i) => i.metadata?.name)).toEqual(['g']);
@@ -598,7 +663,12 @@ describe('the generic KubernetesObjectApi', () => {
 describe('the test store', () => {
   it('reads and writes without HTTP, with the same defaults', async () => {
     const ns = await namespace();
-    const svc = await api.store.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'direct', namespace: ns }, spec: { type: 'LoadBalancer', ports: [{ port: 53, protocol: 'UDP' }] } });
+    const svc = await api.store.create({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'direct', namespace: ns },
+      spec: { type: 'LoadBalancer', ports: [{ port: 53, protocol: 'UDP' }] },
+    });
     expect((svc.spec as { clusterIP: string }).clusterIP).toMatch(/^198\.51\.100\./);
     await api.store.updateStatus({ ...svc, status: { loadBalancer: { ingress: [{ ip: '192.0.2.53' }] } } });
     const fromApi = await core.readNamespacedService({ name: 'direct', namespace: ns });

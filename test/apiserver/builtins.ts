@@ -179,7 +179,13 @@ function validateConfigKeys(obj: KubeObject): FieldError[] {
   for (const field of ['data', 'binaryData']) {
     for (const k of Object.keys(rec(obj[field]))) {
       if (!CONFIG_KEY.test(k) || k.length > 253) {
-        errs.push({ type: 'Invalid', field: `${field}[${k}]`, value: k, detail: "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')" });
+        errs.push({
+          type: 'Invalid',
+          field: `${field}[${k}]`,
+          value: k,
+          detail:
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')",
+        });
       }
     }
   }
@@ -237,7 +243,13 @@ function renameFields(obj: KubeObject, pairs: [string, string][], apiVersion: st
 /** Converts events between the two APIs; both read and write the same stored objects. */
 const eventsV1Conversion: Pick<ResourceType, 'toVersion' | 'fromVersion'> = {
   toVersion: (o) => renameFields(o, EVENT_RENAMES, 'events.k8s.io/v1', 'Event'),
-  fromVersion: (o) => renameFields(o, EVENT_RENAMES.map(([a, b]) => [b, a]), 'v1', 'Event'),
+  fromVersion: (o) =>
+    renameFields(
+      o,
+      EVENT_RENAMES.map(([a, b]) => [b, a]),
+      'v1',
+      'Event',
+    ),
 };
 
 function eventFields(ev: KubeObject): Record<string, string> {
@@ -306,12 +318,41 @@ function workloadStrategy(kind: 'Deployment' | 'DaemonSet'): Strategy {
 
 /** Everything built in. `services` needs the store to know which addresses are taken. */
 export function builtinTypes(serviceStrategy: ServiceStrategy, extraStrategies: { crd: Strategy; mutatingWebhooks: Strategy; validatingWebhooks: Strategy }): ResourceType[] {
-  const crd = define({ group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions', kind: 'CustomResourceDefinition', namespaced: false, shortNames: ['crd', 'crds'], categories: ['api-extensions'], status: true, tracksGeneration: true, strategy: extraStrategies.crd });
+  const crd = define({
+    group: 'apiextensions.k8s.io',
+    resource: 'customresourcedefinitions',
+    kind: 'CustomResourceDefinition',
+    namespaced: false,
+    shortNames: ['crd', 'crds'],
+    categories: ['api-extensions'],
+    status: true,
+    tracksGeneration: true,
+    strategy: extraStrategies.crd,
+  });
   crd.allowUnconditionalUpdate = false;
   crd.finalizersOnDelete = [CRD_CLEANUP_FINALIZER];
   return [
-    define({ resource: 'namespaces', kind: 'Namespace', namespaced: false, shortNames: ['ns'], status: true, nameRule: 'dns1123Label', strategy: namespaceStrategy, patchMeta: CONDITIONS, fields: (o) => ({ 'status.phase': str(rec(o.status).phase) }) }),
-    define({ resource: 'nodes', kind: 'Node', namespaced: false, shortNames: ['no'], status: true, strategy: nodeStrategy, patchMeta: { ...CONDITIONS, 'status.addresses': { mergeKey: 'type' }, 'spec.podCIDRs': { merge: true } }, fields: (o) => ({ 'spec.unschedulable': String(rec(o.spec).unschedulable === true) }) }),
+    define({
+      resource: 'namespaces',
+      kind: 'Namespace',
+      namespaced: false,
+      shortNames: ['ns'],
+      status: true,
+      nameRule: 'dns1123Label',
+      strategy: namespaceStrategy,
+      patchMeta: CONDITIONS,
+      fields: (o) => ({ 'status.phase': str(rec(o.status).phase) }),
+    }),
+    define({
+      resource: 'nodes',
+      kind: 'Node',
+      namespaced: false,
+      shortNames: ['no'],
+      status: true,
+      strategy: nodeStrategy,
+      patchMeta: { ...CONDITIONS, 'status.addresses': { mergeKey: 'type' }, 'spec.podCIDRs': { merge: true } },
+      fields: (o) => ({ 'spec.unschedulable': String(rec(o.spec).unschedulable === true) }),
+    }),
     define({
       resource: 'services',
       kind: 'Service',
@@ -356,18 +397,71 @@ export function builtinTypes(serviceStrategy: ServiceStrategy, extraStrategies: 
         };
       },
     }),
-    define({ group: 'events.k8s.io', resource: 'events', kind: 'Event', namespaced: true, shortNames: ['ev'], storage: 'events', allowCreateOnUpdate: true, strategy: newEventStrategy, conversion: eventsV1Conversion, fields: eventFields, fieldAlias: EVENTS_V1_FIELD_ALIAS, table: BUILTIN_TABLES.events }),
+    define({
+      group: 'events.k8s.io',
+      resource: 'events',
+      kind: 'Event',
+      namespaced: true,
+      shortNames: ['ev'],
+      storage: 'events',
+      allowCreateOnUpdate: true,
+      strategy: newEventStrategy,
+      conversion: eventsV1Conversion,
+      fields: eventFields,
+      fieldAlias: EVENTS_V1_FIELD_ALIAS,
+      table: BUILTIN_TABLES.events,
+    }),
     define({ group: 'discovery.k8s.io', resource: 'endpointslices', kind: 'EndpointSlice', namespaced: true, strategy: endpointSliceStrategy }),
     define({ group: 'coordination.k8s.io', resource: 'leases', kind: 'Lease', namespaced: true, allowCreateOnUpdate: true }),
-    define({ group: 'apps', resource: 'deployments', kind: 'Deployment', namespaced: true, shortNames: ['deploy'], categories: ['all'], status: true, tracksGeneration: true, strategy: workloadStrategy('Deployment'), patchMeta: { ...podSpecMeta('spec.template.spec.'), ...CONDITIONS } }),
-    define({ group: 'apps', resource: 'daemonsets', kind: 'DaemonSet', namespaced: true, shortNames: ['ds'], categories: ['all'], status: true, tracksGeneration: true, strategy: workloadStrategy('DaemonSet'), patchMeta: { ...podSpecMeta('spec.template.spec.'), ...CONDITIONS } }),
+    define({
+      group: 'apps',
+      resource: 'deployments',
+      kind: 'Deployment',
+      namespaced: true,
+      shortNames: ['deploy'],
+      categories: ['all'],
+      status: true,
+      tracksGeneration: true,
+      strategy: workloadStrategy('Deployment'),
+      patchMeta: { ...podSpecMeta('spec.template.spec.'), ...CONDITIONS },
+    }),
+    define({
+      group: 'apps',
+      resource: 'daemonsets',
+      kind: 'DaemonSet',
+      namespaced: true,
+      shortNames: ['ds'],
+      categories: ['all'],
+      status: true,
+      tracksGeneration: true,
+      strategy: workloadStrategy('DaemonSet'),
+      patchMeta: { ...podSpecMeta('spec.template.spec.'), ...CONDITIONS },
+    }),
     define({ group: 'rbac.authorization.k8s.io', resource: 'roles', kind: 'Role', namespaced: true, nameRule: 'pathSegment' }),
     define({ group: 'rbac.authorization.k8s.io', resource: 'rolebindings', kind: 'RoleBinding', namespaced: true, nameRule: 'pathSegment' }),
     define({ group: 'rbac.authorization.k8s.io', resource: 'clusterroles', kind: 'ClusterRole', namespaced: false, nameRule: 'pathSegment' }),
     define({ group: 'rbac.authorization.k8s.io', resource: 'clusterrolebindings', kind: 'ClusterRoleBinding', namespaced: false, nameRule: 'pathSegment' }),
     crd,
-    define({ group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', kind: 'MutatingWebhookConfiguration', namespaced: false, categories: ['api-extensions'], tracksGeneration: true, strategy: extraStrategies.mutatingWebhooks, patchMeta: { webhooks: { mergeKey: 'name' } } }),
-    define({ group: 'admissionregistration.k8s.io', resource: 'validatingwebhookconfigurations', kind: 'ValidatingWebhookConfiguration', namespaced: false, categories: ['api-extensions'], tracksGeneration: true, strategy: extraStrategies.validatingWebhooks, patchMeta: { webhooks: { mergeKey: 'name' } } }),
+    define({
+      group: 'admissionregistration.k8s.io',
+      resource: 'mutatingwebhookconfigurations',
+      kind: 'MutatingWebhookConfiguration',
+      namespaced: false,
+      categories: ['api-extensions'],
+      tracksGeneration: true,
+      strategy: extraStrategies.mutatingWebhooks,
+      patchMeta: { webhooks: { mergeKey: 'name' } },
+    }),
+    define({
+      group: 'admissionregistration.k8s.io',
+      resource: 'validatingwebhookconfigurations',
+      kind: 'ValidatingWebhookConfiguration',
+      namespaced: false,
+      categories: ['api-extensions'],
+      tracksGeneration: true,
+      strategy: extraStrategies.validatingWebhooks,
+      patchMeta: { webhooks: { mergeKey: 'name' } },
+    }),
   ];
 }
 

@@ -39,8 +39,8 @@ describe('CEL subset', () => {
   it.each([
     ["object.spec.loadBalancerClass == 'x'", /no such key: loadBalancerClass/],
     ['oldObject.spec.type == "x"', /no such key: spec/],
-    ["object.spec.ports[5].port == 1", /index out of bounds/],
-    ["object.spec.type < 3", /no such overload/],
+    ['object.spec.ports[5].port == 1', /index out of bounds/],
+    ['object.spec.type < 3', /no such overload/],
   ])('%s is an evaluation error', (expr, message) => {
     expect(() => compileCel(expr, vars).evaluate(env)).toThrow(message);
   });
@@ -49,7 +49,7 @@ describe('CEL subset', () => {
     ['object.spec.type ==', /Syntax error/],
     ['params.foo == 1', /undeclared reference to 'params'/],
     ["authorizer.group('').check()", /undeclared reference/],
-    ["object.spec.type.lowerAscii().frobnicate()", /not in the API server double's CEL subset/],
+    ['object.spec.type.lowerAscii().frobnicate()', /not in the API server double's CEL subset/],
     ['has(object)', /invalid argument to has\(\) macro/],
   ])('%s does not compile', (expr, message) => {
     expect(() => compileCel(expr, vars)).toThrow(CelError);

@@ -233,7 +233,24 @@ class Parser {
   }
 }
 
-const FUNCTIONS = new Set(['size', 'string', 'int', 'double', 'has', 'startsWith', 'endsWith', 'contains', 'matches', 'lowerAscii', 'upperAscii', 'all', 'exists', 'exists_one', 'map', 'filter']);
+const FUNCTIONS = new Set([
+  'size',
+  'string',
+  'int',
+  'double',
+  'has',
+  'startsWith',
+  'endsWith',
+  'contains',
+  'matches',
+  'lowerAscii',
+  'upperAscii',
+  'all',
+  'exists',
+  'exists_one',
+  'map',
+  'filter',
+]);
 const MACROS = new Set(['all', 'exists', 'exists_one', 'map', 'filter']);
 
 /** A compiled expression. */

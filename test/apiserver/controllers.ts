@@ -86,8 +86,7 @@ export class Controllers {
       else this.serveCrd(c.object);
     }
     const m = c.object.metadata;
-    const relevant =
-      c.type === 'DELETED' || c.resource === CRDS || c.resource === 'namespaces' || (m.ownerReferences?.length ?? 0) > 0 || m.deletionTimestamp !== undefined;
+    const relevant = c.type === 'DELETED' || c.resource === CRDS || c.resource === 'namespaces' || (m.ownerReferences?.length ?? 0) > 0 || m.deletionTimestamp !== undefined;
     if (relevant) this.schedule(0);
   }
 

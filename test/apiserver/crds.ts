@@ -187,10 +187,13 @@ export function typesFromCrd(crd: KubeObject): ResourceType[] {
         crd: crd.metadata.name ?? storage,
       };
       if (selectable.length) {
-        t.fields = (o) => Object.fromEntries(selectable.map(({ label, steps }) => {
-          const found = evalJsonPath(o, steps)[0];
-          return [label, found === undefined || found === null ? '' : String(found)];
-        }));
+        t.fields = (o) =>
+          Object.fromEntries(
+            selectable.map(({ label, steps }) => {
+              const found = evalJsonPath(o, steps)[0];
+              return [label, found === undefined || found === null ? '' : String(found)];
+            }),
+          );
       }
       return t;
     });

@@ -92,8 +92,7 @@ export function alreadyExists(gr: GroupResource, name: string): ApiError {
 }
 
 /** The message of an optimistic-concurrency failure (apiserver's OptimisticLockErrorMsg). */
-export const OPTIMISTIC_LOCK_MESSAGE =
-  'the object has been modified; please apply your changes to the latest version and try again';
+export const OPTIMISTIC_LOCK_MESSAGE = 'the object has been modified; please apply your changes to the latest version and try again';
 
 /** 409 `Operation cannot be fulfilled on services "x": <why>`. */
 export function conflict(gr: GroupResource, name: string, why: string): ApiError {
@@ -128,11 +127,7 @@ export function notAcceptable(): ApiError {
 
 /** 415: e.g. a strategic merge patch sent to a custom resource. */
 export function unsupportedMediaType(accepted: readonly string[]): ApiError {
-  return failure(
-    415,
-    'UnsupportedMediaType',
-    `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`,
-  );
+  return failure(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`);
 }
 
 /** 410 Expired, for a resourceVersion or continue token older than the retained history. */

@@ -100,7 +100,10 @@ describe('kubectl', () => {
     const wide = table(await ok(['get', 'svc', 'web', '-n', 'demo', '-o', 'wide']));
     expect(wide[0]?.at(-1)).toBe('SELECTOR');
     expect(wide[1]?.at(-1)).toBe('app=web');
-    const yaml = parseYaml(await ok(['get', 'svc', 'web', '-n', 'demo', '-o', 'yaml'])) as { metadata: { annotations: Record<string, string> }; spec: { ports: { port: number }[] } };
+    const yaml = parseYaml(await ok(['get', 'svc', 'web', '-n', 'demo', '-o', 'yaml'])) as {
+      metadata: { annotations: Record<string, string> };
+      spec: { ports: { port: number }[] };
+    };
     expect(yaml.spec.ports.map((p) => p.port)).toEqual([81]);
     expect(JSON.parse(yaml.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration'] ?? '{}')).toMatchObject({ spec: { ports: [{ port: 81 }] } });
     expect(await ok(['get', 'svc', 'web', '-n', 'demo', '-o', 'jsonpath={.spec.ipFamilies[0]}'])).toBe('IPv4');
@@ -131,7 +134,9 @@ describe('kubectl', () => {
     expect(await ok(['patch', 'svc', 'web', '-n', 'demo', '-p', '{"metadata":{"labels":{"tier":"edge"}}}'])).toBe('service/web patched\n');
     expect(await ok(['patch', 'svc', 'web', '-n', 'demo', '--type=merge', '-p', '{"spec":{"loadBalancerIP":"192.0.2.10"}}'])).toBe('service/web patched\n');
     expect(await ok(['patch', 'svc', 'web', '-n', 'demo', '--type=json', '-p', '[{"op":"remove","path":"/spec/loadBalancerIP"}]'])).toBe('service/web patched\n');
-    expect(await ok(['patch', 'svc', 'web', '-n', 'demo', '--subresource=status', '--type=merge', '-p', '{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.10"}]}}}'])).toBe('service/web patched\n');
+    expect(await ok(['patch', 'svc', 'web', '-n', 'demo', '--subresource=status', '--type=merge', '-p', '{"status":{"loadBalancer":{"ingress":[{"ip":"192.0.2.10"}]}}}'])).toBe(
+      'service/web patched\n',
+    );
     expect(table(await ok(['get', 'svc', 'web', '-n', 'demo']))[1]?.[3]).toBe('192.0.2.10');
     const bad = await kubectl(api, ['patch', 'svc', 'web', '-n', 'demo', '--type=merge', '-p', '{"spec":{"loadBalancerIP":"nope"}}']);
     expect(bad.code).toBe(1);
@@ -206,7 +211,11 @@ describe('kubectl', () => {
     const cm = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: strict, namespace: demo}\ndata: {a: "1"}\n';
     expect(await ok(['apply', '-f', '-'], cm)).toBe('configmap/strict created\n');
     expect(await ok(['apply', '-f', '-'], cm.replace('"1"', '"2"'))).toBe('configmap/strict configured\n');
-    const typo = await kubectl(api, ['create', '-f', '-'], pool(['192.0.2.0/24']).replace('metadata:\n  name: default', 'metadata:\n  name: typo').replace('spec:\n', 'spec:\n  autoAsign: false\n'));
+    const typo = await kubectl(
+      api,
+      ['create', '-f', '-'],
+      pool(['192.0.2.0/24']).replace('metadata:\n  name: default', 'metadata:\n  name: typo').replace('spec:\n', 'spec:\n  autoAsign: false\n'),
+    );
     expect(typo.code).toBe(1);
     expect(typo.stderr).toContain('IPAddressPool in version "v1beta1" cannot be handled as a IPAddressPool: strict decoding error: unknown field "spec.autoAsign"');
   });

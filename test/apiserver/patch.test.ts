@@ -9,7 +9,11 @@ describe('JSON patch (RFC 6902)', () => {
     ['insert into a list', [{ op: 'add', path: '/spec/ports/0', value: { port: 1 } }], { ...doc, spec: { ports: [{ port: 1 }, { port: 80 }, { port: 443 }] } }],
     ['remove a list item', [{ op: 'remove', path: '/spec/ports/0' }], { ...doc, spec: { ports: [{ port: 443 }] } }],
     ['replace a value', [{ op: 'replace', path: '/metadata/name', value: 'b' }], { ...doc, metadata: { ...doc.metadata, name: 'b' } }],
-    ['escaped pointer tokens', [{ op: 'add', path: '/metadata/labels/metallb.io~1pool', value: 'p' }], { ...doc, metadata: { name: 'a', labels: { x: '1', 'metallb.io/pool': 'p' } } }],
+    [
+      'escaped pointer tokens',
+      [{ op: 'add', path: '/metadata/labels/metallb.io~1pool', value: 'p' }],
+      { ...doc, metadata: { name: 'a', labels: { x: '1', 'metallb.io/pool': 'p' } } },
+    ],
     ['move', [{ op: 'move', from: '/metadata/labels/x', path: '/metadata/labels/z' }], { ...doc, metadata: { name: 'a', labels: { z: '1' } } }],
     ['copy', [{ op: 'copy', from: '/metadata/name', path: '/metadata/labels/n' }], { ...doc, metadata: { name: 'a', labels: { x: '1', n: 'a' } } }],
     ['a passing test', [{ op: 'test', path: '/metadata/name', value: 'a' }], doc],
@@ -85,7 +89,18 @@ describe('strategic merge patch', () => {
   });
 
   it('appends new keys and deletes with $patch: delete', () => {
-    const out = applyStrategicMergePatch(svc, { spec: { ports: [{ port: 443, $patch: 'delete' }, { port: 8443, name: 'alt' }] } }, meta) as typeof svc;
+    const out = applyStrategicMergePatch(
+      svc,
+      {
+        spec: {
+          ports: [
+            { port: 443, $patch: 'delete' },
+            { port: 8443, name: 'alt' },
+          ],
+        },
+      },
+      meta,
+    ) as typeof svc;
     expect(out.spec.ports.map((p) => p.port)).toEqual([80, 8443]);
   });
 
@@ -122,7 +137,11 @@ describe('strategic merge patch', () => {
   });
 
   it('keeps $retainKeys-listed fields only', () => {
-    const out = applyStrategicMergePatch({ spec: { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1 } } } }, { spec: { strategy: { $retainKeys: ['type'], type: 'Recreate' } } }, meta);
+    const out = applyStrategicMergePatch(
+      { spec: { strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1 } } } },
+      { spec: { strategy: { $retainKeys: ['type'], type: 'Recreate' } } },
+      meta,
+    );
     expect(out).toEqual({ spec: { strategy: { type: 'Recreate' } } });
   });
 
@@ -130,13 +149,34 @@ describe('strategic merge patch', () => {
     const pod = { spec: { containers: [{ name: 'a', image: 'x', env: [{ name: 'A', value: '1' }] }] } };
     const out = applyStrategicMergePatch(
       pod,
-      { spec: { containers: [{ name: 'a', env: [{ name: 'B', value: '2' }] }, { name: 'b', image: 'y', env: [{ name: 'C', $patch: 'delete' }, { name: 'D', value: '4' }] }] } },
+      {
+        spec: {
+          containers: [
+            { name: 'a', env: [{ name: 'B', value: '2' }] },
+            {
+              name: 'b',
+              image: 'y',
+              env: [
+                { name: 'C', $patch: 'delete' },
+                { name: 'D', value: '4' },
+              ],
+            },
+          ],
+        },
+      },
       meta,
     );
     expect(out).toEqual({
       spec: {
         containers: [
-          { name: 'a', image: 'x', env: [{ name: 'A', value: '1' }, { name: 'B', value: '2' }] },
+          {
+            name: 'a',
+            image: 'x',
+            env: [
+              { name: 'A', value: '1' },
+              { name: 'B', value: '2' },
+            ],
+          },
           { name: 'b', image: 'y', env: [{ name: 'D', value: '4' }] },
         ],
       },

@@ -29,7 +29,12 @@ interface Field {
 type Message = { [field: number]: Field };
 
 const TYPE_META: Message = { 1: { name: 'apiVersion', type: 'string' }, 2: { name: 'kind', type: 'string' } };
-const UNKNOWN: Message = { 1: { name: 'typeMeta', type: TYPE_META }, 2: { name: 'raw', type: 'bytes' }, 3: { name: 'contentEncoding', type: 'string' }, 4: { name: 'contentType', type: 'string' } };
+const UNKNOWN: Message = {
+  1: { name: 'typeMeta', type: TYPE_META },
+  2: { name: 'raw', type: 'bytes' },
+  3: { name: 'contentEncoding', type: 'string' },
+  4: { name: 'contentType', type: 'string' },
+};
 
 const OWNER_REFERENCE: Message = {
   1: { name: 'kind', type: 'string' },

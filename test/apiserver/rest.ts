@@ -283,7 +283,7 @@ export class Rest {
 
   private validation(t: ResourceType, stored: KubeObject, old: KubeObject | undefined, subresource: string): FieldError[] {
     const errs = validateObjectMeta(stored, t.nameRule, t.namespaced);
-    if (subresource === 'status') errs.push(...(t.strategy.validateStatus ?? t.strategy.validate)?.call(t.strategy, stored, old as KubeObject) ?? []);
+    if (subresource === 'status') errs.push(...((t.strategy.validateStatus ?? t.strategy.validate)?.call(t.strategy, stored, old as KubeObject) ?? []));
     else errs.push(...(t.strategy.validate?.(stored, old) ?? []));
     if (old?.metadata.deletionTimestamp) {
       const before = new Set(old.metadata.finalizers ?? []);
@@ -314,7 +314,18 @@ export class Rest {
     if (t.namespaced) this.checkNamespace(t, ns ?? '', obj.metadata.name ?? '');
     if (ctx.admission) {
       obj = (await this.admission.mutate(
-        { operation: 'CREATE', type: t, subresource: '', namespace: ns ?? '', name: obj.metadata.name ?? '', object: obj, oldObject: null, dryRun: ctx.dryRun, options: ctx.options ?? {}, user: ctx.user },
+        {
+          operation: 'CREATE',
+          type: t,
+          subresource: '',
+          namespace: ns ?? '',
+          name: obj.metadata.name ?? '',
+          object: obj,
+          oldObject: null,
+          dryRun: ctx.dryRun,
+          options: ctx.options ?? {},
+          user: ctx.user,
+        },
         ctx.warnings,
       )) as KubeObject;
     }
@@ -339,7 +350,18 @@ export class Rest {
       ctx.warnings.push(...(t.strategy.warnings?.(stored, undefined) ?? []));
       if (ctx.admission) {
         await this.admission.validate(
-          { operation: 'CREATE', type: t, subresource: '', namespace: ns ?? '', name: m.name ?? '', object: t.toVersion(stored), oldObject: null, dryRun: ctx.dryRun, options: ctx.options ?? {}, user: ctx.user },
+          {
+            operation: 'CREATE',
+            type: t,
+            subresource: '',
+            namespace: ns ?? '',
+            name: m.name ?? '',
+            object: t.toVersion(stored),
+            oldObject: null,
+            dryRun: ctx.dryRun,
+            options: ctx.options ?? {},
+            user: ctx.user,
+          },
           ctx.warnings,
         );
       }
@@ -356,7 +378,14 @@ export class Rest {
   }
 
   /** PUT: replaces an object (or its status); may create when the type allows it. */
-  async update(t: ResourceType, namespace: string | undefined, name: string, body: unknown, ctx: RequestContext, subresource = ''): Promise<{ object: KubeObject; created: boolean }> {
+  async update(
+    t: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    body: unknown,
+    ctx: RequestContext,
+    subresource = '',
+  ): Promise<{ object: KubeObject; created: boolean }> {
     let obj = this.checkBody(t, body);
     if (obj.metadata.name !== name) {
       throw badRequest(`the name of the object (${obj.metadata.name ?? ''}) does not match the name on the URL (${name})`);
@@ -392,11 +421,26 @@ export class Rest {
       else obj.status = status;
     } else if (subresource === 'finalize') {
       const finalizers = isObject(obj.spec) ? obj.spec.finalizers : undefined;
-      obj = { ...clone(current), metadata: { ...clone(current.metadata), resourceVersion: obj.metadata.resourceVersion }, spec: { ...(isObject(current.spec) ? current.spec : {}), finalizers } };
+      obj = {
+        ...clone(current),
+        metadata: { ...clone(current.metadata), resourceVersion: obj.metadata.resourceVersion },
+        spec: { ...(isObject(current.spec) ? current.spec : {}), finalizers },
+      };
     }
     if (ctx.admission) {
       obj = (await this.admission.mutate(
-        { operation: 'UPDATE', type: t, subresource, namespace: existing.metadata.namespace ?? '', name, object: obj, oldObject: current, dryRun: ctx.dryRun, options: ctx.options ?? {}, user: ctx.user },
+        {
+          operation: 'UPDATE',
+          type: t,
+          subresource,
+          namespace: existing.metadata.namespace ?? '',
+          name,
+          object: obj,
+          oldObject: current,
+          dryRun: ctx.dryRun,
+          options: ctx.options ?? {},
+          user: ctx.user,
+        },
         ctx.warnings,
       )) as KubeObject;
     }
@@ -444,7 +488,18 @@ export class Rest {
       }
       if (ctx.admission) {
         await this.admission.validate(
-          { operation: 'UPDATE', type: t, subresource, namespace: om.namespace ?? '', name, object: t.toVersion(stored), oldObject: current, dryRun: ctx.dryRun, options: ctx.options ?? {}, user: ctx.user },
+          {
+            operation: 'UPDATE',
+            type: t,
+            subresource,
+            namespace: om.namespace ?? '',
+            name,
+            object: t.toVersion(stored),
+            oldObject: current,
+            dryRun: ctx.dryRun,
+            options: ctx.options ?? {},
+            user: ctx.user,
+          },
           ctx.warnings,
         );
       }
@@ -527,7 +582,18 @@ export class Rest {
       }
       const current = t.toVersion(existing);
       if (ctx.admission) {
-        const attrs = { operation: 'DELETE' as const, type: t, subresource: '', namespace: m.namespace ?? '', name, object: null, oldObject: current, dryRun: ctx.dryRun, options: { ...options, ...(ctx.options ?? {}) }, user: ctx.user };
+        const attrs = {
+          operation: 'DELETE' as const,
+          type: t,
+          subresource: '',
+          namespace: m.namespace ?? '',
+          name,
+          object: null,
+          oldObject: current,
+          dryRun: ctx.dryRun,
+          options: { ...options, ...(ctx.options ?? {}) },
+          user: ctx.user,
+        };
         await this.admission.mutate(attrs, ctx.warnings);
         await this.admission.validate(attrs, ctx.warnings);
       }
@@ -571,4 +637,3 @@ export class Rest {
     return success(details);
   }
 }
-

@@ -23,9 +23,20 @@ const schema: Schema = {
 
 describe('structural schemas', () => {
   it('prunes undeclared fields (but never apiVersion, kind, metadata) and reports them', () => {
-    const obj = { apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'p' }, spec: { addresses: ['192.0.2.0/24'], typo: 1, extra: { anything: 1 }, labels: { a: 'b' } }, bogus: true };
+    const obj = {
+      apiVersion: 'metallb.io/v1beta1',
+      kind: 'IPAddressPool',
+      metadata: { name: 'p' },
+      spec: { addresses: ['192.0.2.0/24'], typo: 1, extra: { anything: 1 }, labels: { a: 'b' } },
+      bogus: true,
+    };
     expect(prune(obj, schema)).toEqual(['spec.typo', 'bogus']);
-    expect(obj).toEqual({ apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'p' }, spec: { addresses: ['192.0.2.0/24'], extra: { anything: 1 }, labels: { a: 'b' } } });
+    expect(obj).toEqual({
+      apiVersion: 'metallb.io/v1beta1',
+      kind: 'IPAddressPool',
+      metadata: { name: 'p' },
+      spec: { addresses: ['192.0.2.0/24'], extra: { anything: 1 }, labels: { a: 'b' } },
+    });
   });
 
   it('applies defaults to missing properties only', () => {

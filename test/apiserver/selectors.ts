@@ -22,9 +22,7 @@ export interface LabelSelectorObject {
   matchExpressions?: { key: string; operator: string; values?: string[] }[];
 }
 
-type Token =
-  | { kind: 'id'; text: string }
-  | { kind: 'op'; text: '!' | '=' | '==' | '!=' | '(' | ')' | ',' | '>' | '<' };
+type Token = { kind: 'id'; text: string } | { kind: 'op'; text: '!' | '=' | '==' | '!=' | '(' | ')' | ',' | '>' | '<' };
 
 function lexLabels(input: string): Token[] {
   const tokens: Token[] = [];
@@ -80,7 +78,7 @@ export function parseLabelSelector(input: string): LabelSelector {
     const first = peek();
     if (first?.kind === 'op' && first.text === '!') {
       next();
-      const key = identifier('identifier after \'!\'');
+      const key = identifier("identifier after '!'");
       checkKey(key);
       reqs.push({ key, operator: 'DoesNotExist', values: [] });
     } else {
@@ -211,7 +209,11 @@ function unescapeFieldValue(v: string): string {
 export function parseFieldSelector(input: string): FieldRequirement[] {
   if (input.trim() === '') return [];
   return splitUnescaped(input, ',').map((term) => {
-    for (const [op, operator] of [['!=', 'NotEquals'], ['==', 'Equals'], ['=', 'Equals']] as const) {
+    for (const [op, operator] of [
+      ['!=', 'NotEquals'],
+      ['==', 'Equals'],
+      ['=', 'Equals'],
+    ] as const) {
       const at = findUnescaped(term, op);
       if (at >= 0) {
         return { field: term.slice(0, at).trim(), operator, value: unescapeFieldValue(term.slice(at + op.length)) };

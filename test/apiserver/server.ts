@@ -10,16 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseYaml } from 'yaml';
 import type { UserInfo } from './admission.js';
 import { aggregatedDiscovery, apiGroup, apiGroupList, apiResourceList, apiVersions, openApiV3GroupVersion, openApiV3Root, SERVER_VERSION } from './discovery.js';
-import {
-  ApiError,
-  badRequest,
-  methodNotAllowed,
-  notAcceptable,
-  resourceNotFound,
-  toApiError,
-  unauthorized,
-  unsupportedMediaType,
-} from './errors.js';
+import { ApiError, badRequest, methodNotAllowed, notAcceptable, resourceNotFound, toApiError, unauthorized, unsupportedMediaType } from './errors.js';
 import { isObject, type KubeObject } from './object.js';
 import { decodeProtobufObject, PROTOBUF } from './protobuf.js';
 import type { ResourceRegistry, ResourceType } from './resources.js';
@@ -97,7 +88,9 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY_BYTES) {
-        reject(new ApiError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the request body is too large', reason: 'RequestEntityTooLarge', code: 413 }));
+        reject(
+          new ApiError({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the request body is too large', reason: 'RequestEntityTooLarge', code: 413 }),
+        );
         req.destroy();
       } else chunks.push(c);
     });
@@ -221,7 +214,11 @@ export class Router {
 
   private send(res: ServerResponse, code: number, body: unknown, warnings: string[]): void {
     const payload = JSON.stringify(body);
-    const headers: Record<string, string | string[] | number> = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload), 'Cache-Control': 'no-cache, private' };
+    const headers: Record<string, string | string[] | number> = {
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(payload),
+      'Cache-Control': 'no-cache, private',
+    };
     if (warnings.length) headers.Warning = warningHeaders(warnings);
     res.writeHead(code, headers);
     res.end(payload);
@@ -314,7 +311,8 @@ export class Router {
   }
 
   private render(type: ResourceType, obj: KubeObject, rendering: Rendering): unknown {
-    if (rendering.as === 'table') return toTable(type, [obj], { include: rendering.include, ...(obj.metadata.resourceVersion ? { resourceVersion: obj.metadata.resourceVersion } : {}) });
+    if (rendering.as === 'table')
+      return toTable(type, [obj], { include: rendering.include, ...(obj.metadata.resourceVersion ? { resourceVersion: obj.metadata.resourceVersion } : {}) });
     if (rendering.as === 'metadata') return partialMetadata(obj);
     return obj;
   }
@@ -360,7 +358,12 @@ export class Router {
           if (result.continue) meta.continue = result.continue;
           if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount;
           if (rendering.as === 'table') {
-            const table = toTable(type, result.items, { include: rendering.include, resourceVersion: result.resourceVersion, ...(result.continue ? { continue: result.continue } : {}), ...(result.remainingItemCount !== undefined ? { remainingItemCount: result.remainingItemCount } : {}) });
+            const table = toTable(type, result.items, {
+              include: rendering.include,
+              resourceVersion: result.resourceVersion,
+              ...(result.continue ? { continue: result.continue } : {}),
+              ...(result.remainingItemCount !== undefined ? { remainingItemCount: result.remainingItemCount } : {}),
+            });
             return this.send(res, 200, table, warnings);
           }
           if (rendering.as === 'metadata') {

@@ -78,7 +78,7 @@ function bigIntToIp(family: Family, value: bigint): string {
   // RFC 5952: compress the longest run (of two or more) of zero groups.
   let best = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== '0') {
       i++;
       continue;
@@ -239,7 +239,12 @@ export class ServiceStrategy implements Strategy {
             const r = this.ranges[family];
             const p = ipToBigInt(requested);
             if (!p || p.value < r.first || p.value > r.last) {
-              errs.push({ type: 'Invalid', field: 'spec.clusterIPs', value: ips, detail: `failed to allocate IP ${requested}: the provided IP (${requested}) is not in the valid range. The range of valid IPs is ${r.cidr}` });
+              errs.push({
+                type: 'Invalid',
+                field: 'spec.clusterIPs',
+                value: ips,
+                detail: `failed to allocate IP ${requested}: the provided IP (${requested}) is not in the valid range. The range of valid IPs is ${r.cidr}`,
+              });
             } else if (taken.has(canonicalIp(requested))) {
               errs.push({ type: 'Invalid', field: 'spec.clusterIPs', value: ips, detail: `failed to allocate IP ${requested}: provided IP is already allocated` });
             } else {
@@ -328,7 +333,11 @@ export class ServiceStrategy implements Strategy {
     }
     if (needsNodePorts(old) && needsNodePorts(spec)) {
       const byName = new Map(ports(old).map((p) => [String(p.name ?? ''), p.nodePort]));
-      const used = new Set(ports(spec).map((p) => p.nodePort).filter((n) => typeof n === 'number' && n > 0));
+      const used = new Set(
+        ports(spec)
+          .map((p) => p.nodePort)
+          .filter((n) => typeof n === 'number' && n > 0),
+      );
       for (const p of ports(spec)) {
         const previous = byName.get(String(p.name ?? ''));
         if (!p.nodePort && typeof previous === 'number' && !used.has(previous)) p.nodePort = previous;
@@ -397,8 +406,20 @@ export class ServiceStrategy implements Strategy {
     if (families.length > 2) errs.push({ type: 'Invalid', field: 'spec.ipFamilies', value: families, detail: 'may specify no more than one IP for each IP family' });
     const ips = strings(spec.clusterIPs).filter((ip) => ip !== 'None');
     if (policy === 'SingleStack') {
-      if (ips.length === 2) errs.push({ type: 'Invalid', field: 'spec.ipFamilyPolicy', value: policy, detail: "must be 'RequireDualStack' or 'PreferDualStack' when multiple cluster IPs are specified" });
-      if (families.length === 2) errs.push({ type: 'Invalid', field: 'spec.ipFamilyPolicy', value: policy, detail: "must be 'RequireDualStack' or 'PreferDualStack' when multiple 'ipFamilies' are specified" });
+      if (ips.length === 2)
+        errs.push({
+          type: 'Invalid',
+          field: 'spec.ipFamilyPolicy',
+          value: policy,
+          detail: "must be 'RequireDualStack' or 'PreferDualStack' when multiple cluster IPs are specified",
+        });
+      if (families.length === 2)
+        errs.push({
+          type: 'Invalid',
+          field: 'spec.ipFamilyPolicy',
+          value: policy,
+          detail: "must be 'RequireDualStack' or 'PreferDualStack' when multiple 'ipFamilies' are specified",
+        });
     }
     if (errs.length) return;
     ips.forEach((ip, i) => {
@@ -455,11 +476,13 @@ export class ServiceStrategy implements Strategy {
       if (keys.has(key)) errs.push({ type: 'Duplicate', field: f, value: { port: p.port, protocol: p.protocol } });
       keys.add(key);
       const tp = p.targetPort;
-      if (typeof tp === 'number' ? tp < 1 || tp > 65535 || !Number.isInteger(tp) : typeof tp !== 'string' || !/^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/.test(tp) || !/[a-z]/.test(tp)) {
+      if (
+        typeof tp === 'number' ? tp < 1 || tp > 65535 || !Number.isInteger(tp) : typeof tp !== 'string' || !/^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/.test(tp) || !/[a-z]/.test(tp)
+      ) {
         errs.push({ type: 'Invalid', field: `${f}.targetPort`, value: tp, detail: 'must be between 1 and 65535, inclusive' });
       }
       if (p.nodePort !== undefined && type !== 'NodePort' && type !== 'LoadBalancer') {
-        errs.push({ type: 'Forbidden', field: `${f}.nodePort`, detail: 'may not be used when `type` is \'ClusterIP\'' });
+        errs.push({ type: 'Forbidden', field: `${f}.nodePort`, detail: "may not be used when `type` is 'ClusterIP'" });
       }
     });
     if (spec.loadBalancerIP !== undefined && spec.loadBalancerIP !== '') {
@@ -470,7 +493,8 @@ export class ServiceStrategy implements Strategy {
       }
     }
     strings(spec.loadBalancerSourceRanges).forEach((cidr, i) => {
-      if (!isCidr(cidr.trim())) errs.push({ type: 'Invalid', field: `spec.loadBalancerSourceRanges[${i}]`, value: cidr, detail: 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)' });
+      if (!isCidr(cidr.trim()))
+        errs.push({ type: 'Invalid', field: `spec.loadBalancerSourceRanges[${i}]`, value: cidr, detail: 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)' });
     });
     if (strings(spec.loadBalancerSourceRanges).length && type !== 'LoadBalancer') {
       errs.push({ type: 'Forbidden', field: 'spec.loadBalancerSourceRanges', detail: "may only be used when `type` is 'LoadBalancer'" });
@@ -486,7 +510,12 @@ export class ServiceStrategy implements Strategy {
     });
     if (spec.externalTrafficPolicy !== undefined) {
       if (type !== 'NodePort' && type !== 'LoadBalancer') {
-        errs.push({ type: 'Invalid', field: 'spec.externalTrafficPolicy', value: spec.externalTrafficPolicy, detail: "may only be set when `type` is 'NodePort' or 'LoadBalancer'" });
+        errs.push({
+          type: 'Invalid',
+          field: 'spec.externalTrafficPolicy',
+          value: spec.externalTrafficPolicy,
+          detail: "may only be set when `type` is 'NodePort' or 'LoadBalancer'",
+        });
       } else if (spec.externalTrafficPolicy !== 'Cluster' && spec.externalTrafficPolicy !== 'Local') {
         errs.push({ type: 'NotSupported', field: 'spec.externalTrafficPolicy', value: spec.externalTrafficPolicy, supported: ['Cluster', 'Local'] });
       }
@@ -548,4 +577,3 @@ export class ServiceStrategy implements Strategy {
     return out;
   }
 }
-

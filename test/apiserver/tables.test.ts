@@ -34,14 +34,26 @@ describe('the Service printer', () => {
 
   it.each([
     ['a ClusterIP Service', service({ type: 'ClusterIP' }), ['ClusterIP', '198.51.100.7', '<none>', '80/TCP', '5m']],
-    ['a ClusterIP Service with external IPs', service({ type: 'ClusterIP', externalIPs: ['192.0.2.1', '192.0.2.2'] }), ['ClusterIP', '198.51.100.7', '192.0.2.1,192.0.2.2', '80/TCP', '5m']],
-    ['a pending LoadBalancer', service({ type: 'LoadBalancer', ports: [{ port: 80, nodePort: 30080, protocol: 'TCP' }] }), ['LoadBalancer', '198.51.100.7', '<pending>', '80:30080/TCP', '5m']],
+    [
+      'a ClusterIP Service with external IPs',
+      service({ type: 'ClusterIP', externalIPs: ['192.0.2.1', '192.0.2.2'] }),
+      ['ClusterIP', '198.51.100.7', '192.0.2.1,192.0.2.2', '80/TCP', '5m'],
+    ],
+    [
+      'a pending LoadBalancer',
+      service({ type: 'LoadBalancer', ports: [{ port: 80, nodePort: 30080, protocol: 'TCP' }] }),
+      ['LoadBalancer', '198.51.100.7', '<pending>', '80:30080/TCP', '5m'],
+    ],
     [
       'an assigned dual-stack LoadBalancer (addresses sorted)',
       service({ type: 'LoadBalancer' }, { loadBalancer: { ingress: [{ ip: '2001:db8::1' }, { ip: '192.0.2.9' }] } }),
       ['LoadBalancer', '198.51.100.7', '192.0.2.9,2001:db8::1', '80/TCP', '5m'],
     ],
-    ['an ExternalName Service', service({ type: 'ExternalName', clusterIPs: undefined, externalName: 'db.example.com', ports: [] }), ['ExternalName', '<none>', 'db.example.com', '<none>', '5m']],
+    [
+      'an ExternalName Service',
+      service({ type: 'ExternalName', clusterIPs: undefined, externalName: 'db.example.com', ports: [] }),
+      ['ExternalName', '<none>', 'db.example.com', '<none>', '5m'],
+    ],
   ])('prints %s', (_name, obj, expected) => {
     expect(cells(obj)).toEqual(expected);
   });
@@ -58,7 +70,15 @@ describe('custom resource columns', () => {
   });
 
   it('evaluates fields, indexes, wildcards and filters', () => {
-    const obj = { status: { conditions: [{ type: 'Ready', status: 'True' }, { type: 'Synced', status: 'False' }] }, spec: { a: [1, 2] } };
+    const obj = {
+      status: {
+        conditions: [
+          { type: 'Ready', status: 'True' },
+          { type: 'Synced', status: 'False' },
+        ],
+      },
+      spec: { a: [1, 2] },
+    };
     expect(evalJsonPath(obj, parseJsonPath('.status.conditions[?(@.type=="Ready")].status') ?? [])).toEqual(['True']);
     expect(evalJsonPath(obj, parseJsonPath('.spec.a[*]') ?? [])).toEqual([1, 2]);
     expect(evalJsonPath(obj, parseJsonPath('.spec.a[1]') ?? [])).toEqual([2]);

@@ -77,7 +77,12 @@ function str(v: unknown): string {
 }
 function formatLabels(m: unknown): string {
   const entries = Object.entries(rec(m));
-  return entries.length ? entries.sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => `${k}=${str(v)}`).join(',') : '<none>';
+  return entries.length
+    ? entries
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, v]) => `${k}=${str(v)}`)
+        .join(',')
+    : '<none>';
 }
 
 /** The generic convertor of the apiserver (rest.NewDefaultTableConvertor): Name, Created At. */
@@ -104,7 +109,9 @@ function serviceExternalIp(svc: KubeObject): string {
     case undefined:
       return externalIPs.length ? externalIPs.join(',') : '<none>';
     case 'LoadBalancer': {
-      const ingress = arr(rec(rec(svc.status).loadBalancer).ingress).map((i) => str(rec(i).ip) || str(rec(i).hostname)).filter(Boolean);
+      const ingress = arr(rec(rec(svc.status).loadBalancer).ingress)
+        .map((i) => str(rec(i).ip) || str(rec(i).hostname))
+        .filter(Boolean);
       const lb = [...new Set(ingress)].sort();
       const all = [...lb, ...externalIPs];
       return all.length ? all.join(',') : '<pending>';
@@ -149,7 +156,9 @@ const namespaceTable: TableConvertor = {
 };
 
 function nodeStatus(o: KubeObject): string {
-  const ready = arr(rec(o.status).conditions).map(rec).find((c) => c.type === 'Ready');
+  const ready = arr(rec(o.status).conditions)
+    .map(rec)
+    .find((c) => c.type === 'Ready');
   const states = [ready ? (ready.status === 'True' ? 'Ready' : ready.status === 'False' ? 'NotReady' : 'Unknown') : 'Unknown'];
   if (rec(o.spec).unschedulable === true) states.push('SchedulingDisabled');
   return states.join(',');
@@ -165,7 +174,9 @@ function nodeRoles(o: KubeObject): string {
 }
 
 function nodeAddress(o: KubeObject, type: string): string {
-  const a = arr(rec(o.status).addresses).map(rec).find((x) => x.type === type);
+  const a = arr(rec(o.status).addresses)
+    .map(rec)
+    .find((x) => x.type === type);
   return a ? str(a.address) : '<none>';
 }
 
@@ -324,16 +335,46 @@ function selectorString(sel: unknown): string {
 }
 
 const deploymentTable: TableConvertor = {
-  columns: [NAME_COLUMN, col('Ready'), col('Up-to-date', 'integer'), col('Available', 'integer'), AGE_COLUMN, col('Containers', 'string', 1), col('Images', 'string', 1), col('Selector', 'string', 1)],
+  columns: [
+    NAME_COLUMN,
+    col('Ready'),
+    col('Up-to-date', 'integer'),
+    col('Available', 'integer'),
+    AGE_COLUMN,
+    col('Containers', 'string', 1),
+    col('Images', 'string', 1),
+    col('Selector', 'string', 1),
+  ],
   cells: (o, now) => {
     const status = rec(o.status);
     const [containers, images] = podTemplateColumns(o);
-    return [o.metadata.name, `${num(status.readyReplicas)}/${num(rec(o.spec).replicas)}`, num(status.updatedReplicas), num(status.availableReplicas), age(o.metadata.creationTimestamp, now), containers, images, selectorString(rec(o.spec).selector)];
+    return [
+      o.metadata.name,
+      `${num(status.readyReplicas)}/${num(rec(o.spec).replicas)}`,
+      num(status.updatedReplicas),
+      num(status.availableReplicas),
+      age(o.metadata.creationTimestamp, now),
+      containers,
+      images,
+      selectorString(rec(o.spec).selector),
+    ];
   },
 };
 
 const daemonSetTable: TableConvertor = {
-  columns: [NAME_COLUMN, col('Desired', 'integer'), col('Current', 'integer'), col('Ready', 'integer'), col('Up-to-date', 'integer'), col('Available', 'integer'), col('Node Selector'), AGE_COLUMN, col('Containers', 'string', 1), col('Images', 'string', 1), col('Selector', 'string', 1)],
+  columns: [
+    NAME_COLUMN,
+    col('Desired', 'integer'),
+    col('Current', 'integer'),
+    col('Ready', 'integer'),
+    col('Up-to-date', 'integer'),
+    col('Available', 'integer'),
+    col('Node Selector'),
+    AGE_COLUMN,
+    col('Containers', 'string', 1),
+    col('Images', 'string', 1),
+    col('Selector', 'string', 1),
+  ],
   cells: (o, now) => {
     const status = rec(o.status);
     const [containers, images] = podTemplateColumns(o);
@@ -381,7 +422,10 @@ type PathStep = { kind: 'field'; name: string } | { kind: 'index'; index: number
  */
 export function parseJsonPath(path: string): PathStep[] | undefined {
   const steps: PathStep[] = [];
-  let rest = path.trim().replace(/^\{(.*)\}$/, '$1').replace(/^\$/, '');
+  let rest = path
+    .trim()
+    .replace(/^\{(.*)\}$/, '$1')
+    .replace(/^\$/, '');
   while (rest.length) {
     let m: RegExpExecArray | null;
     if ((m = /^\.([A-Za-z0-9_\-/]+)/.exec(rest))) {
@@ -451,12 +495,15 @@ function crCell(column: PrinterColumn, obj: KubeObject, now: Date): unknown {
 export function customResourceTable(columns: readonly PrinterColumn[]): TableConvertor {
   const effective = columns.length ? columns : [{ name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }];
   return {
-    columns: [NAME_COLUMN, ...effective.map(({ name, type, format, description, priority }) => {
-      const c: PrinterColumn = { name, type, description: description ?? '' };
-      if (format) c.format = format;
-      if (priority) c.priority = priority;
-      return c;
-    })],
+    columns: [
+      NAME_COLUMN,
+      ...effective.map(({ name, type, format, description, priority }) => {
+        const c: PrinterColumn = { name, type, description: description ?? '' };
+        if (format) c.format = format;
+        if (priority) c.priority = priority;
+        return c;
+      }),
+    ],
     cells: (o, now) => [o.metadata.name, ...effective.map((c) => crCell(c, o, now))],
   };
 }
@@ -496,4 +543,3 @@ export function toTable(
   };
   return table;
 }
-

@@ -73,10 +73,7 @@ export function issueCertificate(ca: CertificateAuthority, req: CertificateReque
   const caCert = forge.pki.certificateFromPem(ca.certPem);
   const cert = baseCertificate(keys.publicPem, req.commonName, req.days ?? 2);
   cert.setIssuer(caCert.subject.attributes);
-  const altNames = [
-    ...(req.dnsNames ?? []).map((value) => ({ type: 2, value })),
-    ...(req.ipAddresses ?? []).map((ip) => ({ type: 7, ip })),
-  ];
+  const altNames = [...(req.dnsNames ?? []).map((value) => ({ type: 2, value })), ...(req.ipAddresses ?? []).map((ip) => ({ type: 7, ip }))];
   cert.setExtensions([
     { name: 'basicConstraints', cA: false },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },

@@ -32,7 +32,12 @@ async function record(path: string, params: Record<string, string | number | boo
   const events: Recorded['events'] = [];
   let finished: (err: unknown) => void = () => undefined;
   const done = new Promise((resolve) => (finished = resolve));
-  const controller = await watch.watch(path, params, (type, object) => events.push({ type, object: object as KubeObject }), (err) => finished(err));
+  const controller = await watch.watch(
+    path,
+    params,
+    (type, object) => events.push({ type, object: object as KubeObject }),
+    (err) => finished(err),
+  );
   return { events, done, abort: () => controller.abort() };
 }
 
@@ -77,7 +82,8 @@ describe('watch', () => {
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'c', labels: { pick: 'no' } } } });
     const rv = (await core.listNamespacedConfigMap({ namespace: ns })).metadata?.resourceVersion;
     const w = await record(`/api/v1/namespaces/${ns}/configmaps`, { resourceVersion: rv, labelSelector: 'pick=yes' });
-    const relabel = (value: string): Promise<unknown> => core.patchNamespacedConfigMap({ name: 'c', namespace: ns, body: [{ op: 'replace', path: '/metadata/labels/pick', value }] });
+    const relabel = (value: string): Promise<unknown> =>
+      core.patchNamespacedConfigMap({ name: 'c', namespace: ns, body: [{ op: 'replace', path: '/metadata/labels/pick', value }] });
     await relabel('yes');
     await relabel('yes-still'.slice(0, 3));
     await core.patchNamespacedConfigMap({ name: 'c', namespace: ns, body: [{ op: 'add', path: '/data', value: { a: 'b' } }] });
@@ -116,7 +122,9 @@ describe('watch', () => {
     api.forceWatchExpiry();
     const w = await record(`/api/v1/namespaces/${ns}/configmaps`, { resourceVersion: rv });
     await w.done;
-    expect(w.events).toEqual([{ type: 'ERROR', object: expect.objectContaining({ kind: 'Status', code: 410, reason: 'Expired', message: expect.stringContaining('too old resource version') }) }]);
+    expect(w.events).toEqual([
+      { type: 'ERROR', object: expect.objectContaining({ kind: 'Status', code: 410, reason: 'Expired', message: expect.stringContaining('too old resource version') }) },
+    ]);
   });
 
   it('answers a resourceVersion from the future (an earlier server) with 410 too', async () => {
@@ -151,11 +159,17 @@ describe('watch', () => {
     });
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'a' }, data: { k: 'v' } } });
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'b' } } });
-    const lines = (await streamed).text.trim().split('\n').map((l) => JSON.parse(l) as { type: string; object: { kind: string; columnDefinitions: unknown[]; rows: { cells: unknown[] }[] } });
+    const lines = (await streamed).text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; object: { kind: string; columnDefinitions: unknown[]; rows: { cells: unknown[] }[] } });
     expect(lines.map((l) => l.type)).toEqual(['ADDED', 'ADDED']);
     expect(lines[0]?.object.kind).toBe('Table');
     expect(lines[0]?.object.columnDefinitions).toHaveLength(3);
     expect(lines[1]?.object.columnDefinitions).toEqual([]);
-    expect(lines.map((l) => l.object.rows[0]?.cells.slice(0, 2))).toEqual([['a', 1], ['b', 0]]);
+    expect(lines.map((l) => l.object.rows[0]?.cells.slice(0, 2))).toEqual([
+      ['a', 1],
+      ['b', 0],
+    ]);
   });
 });

@@ -324,7 +324,13 @@ async function runPhase(name: string, namespace: string, n: number, core: CoreV1
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name: svcName, namespace },
-      spec: { type: 'LoadBalancer', ...FAMILY, selector: { app: svcName }, ports: [{ name: 'http', port: 80, protocol: 'TCP' }], ...(loadBalancerClass ? { loadBalancerClass } : {}) },
+      spec: {
+        type: 'LoadBalancer',
+        ...FAMILY,
+        selector: { app: svcName },
+        ports: [{ name: 'http', port: 80, protocol: 'TCP' }],
+        ...(loadBalancerClass ? { loadBalancerClass } : {}),
+      },
     };
     const t0 = performance.now();
     const created = await core.createNamespacedService({ namespace, body });
@@ -464,7 +470,10 @@ async function main(): Promise<void> {
 
   const problems = await check(core, [warmup, hooked]);
   const notAdmitted = [...hooked.admittedIP].filter(([, ip]) => !ip).map(([s]) => s);
-  if (notAdmitted.length > 0) problems.push(`${notAdmitted.length} Services of the webhook phase came back from create without an IP (webhook skipped or failed open): ${notAdmitted.slice(0, 5).join(', ')}`);
+  if (notAdmitted.length > 0)
+    problems.push(
+      `${notAdmitted.length} Services of the webhook phase came back from create without an IP (webhook skipped or failed open): ${notAdmitted.slice(0, 5).join(', ')}`,
+    );
   if (hooked.statusMs.length < N) problems.push(`${N - hooked.statusMs.length} Services of the webhook phase got no status within ${STATUS_TIMEOUT_MS} ms on the watch`);
   const mutateCalls = samples.handler.mutateServices?.length ?? 0;
   if (mutateCalls < N) problems.push(`the mutating webhook answered ${mutateCalls} calls for ${N} creates`);
@@ -487,7 +496,9 @@ async function main(): Promise<void> {
   const line = (label: string, s: Stats) => out.push(row([label, String(s.n), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max)], w));
   out.push('');
   out.push(`Admission bench: ${N} LoadBalancer Services, ${CONCURRENCY} creates in flight, client-node -> API server double (HTTPS) -> webhooks (HTTPS)`);
-  out.push(`node ${process.version}, ${os.cpus().length} CPUs, load average ${load0.map((l) => l.toFixed(2)).join(' ')} at start, ${load1.map((l) => l.toFixed(2)).join(' ')} at end`);
+  out.push(
+    `node ${process.version}, ${os.cpus().length} CPUs, load average ${load0.map((l) => l.toFixed(2)).join(' ')} at start, ${load1.map((l) => l.toFixed(2)).join(' ')} at end`,
+  );
   out.push('');
   out.push(row(['milliseconds', 'n', 'p50', 'p90', 'p99', 'max'], w));
   out.push('-'.repeat(w.reduce((a, b) => a + b + 2, -2)));
@@ -511,7 +522,9 @@ async function main(): Promise<void> {
   const baseRate = (N / baseline.wallMs) * 1000;
   const m = stats(hooked.createMs);
   const b = stats(baseline.createMs);
-  out.push(`throughput: ${mainRate.toFixed(0)} creates/s with webhooks, ${baseRate.toFixed(0)} creates/s baseline (${(hooked.wallMs / 1000).toFixed(2)} s and ${(baseline.wallMs / 1000).toFixed(2)} s for ${N})`);
+  out.push(
+    `throughput: ${mainRate.toFixed(0)} creates/s with webhooks, ${baseRate.toFixed(0)} creates/s baseline (${(hooked.wallMs / 1000).toFixed(2)} s and ${(baseline.wallMs / 1000).toFixed(2)} s for ${N})`,
+  );
   out.push(`webhooks add ${ms(m.p50 - b.p50)} ms at p50 and ${ms(m.p99 - b.p99)} ms at p99 to a create`);
   out.push(`every Service admitted with its IP (${N}/${N}); ${early} statuses arrived on the watch before their create call returned (negative times)`);
   out.push(`checked: ${WARMUP + N} Services, each with one IP from ${POOL}, no IP twice, none moved since admission; total ${((performance.now() - t0) / 1000).toFixed(1)} s`);

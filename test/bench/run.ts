@@ -232,7 +232,18 @@ function countChild(t: Target, n: number): number | undefined {
   const file = path.join(os.tmpdir(), `metallb-ts-bench-${process.pid}-${t.family}-${n}.callgrind`);
   const r = spawnSync(
     'valgrind',
-    ['--tool=callgrind', '--toggle-collect=Builtins_ArrayForEach', `--callgrind-out-file=${file}`, process.execPath, '--single-threaded', self, '--child', 'count', t.family, String(n)],
+    [
+      '--tool=callgrind',
+      '--toggle-collect=Builtins_ArrayForEach',
+      `--callgrind-out-file=${file}`,
+      process.execPath,
+      '--single-threaded',
+      self,
+      '--child',
+      'count',
+      t.family,
+      String(n),
+    ],
     { encoding: 'utf8', maxBuffer: 1 << 26 },
   );
   if (r.error || r.status !== 0) return undefined;
@@ -243,7 +254,12 @@ function countChild(t: Target, n: number): number | undefined {
 }
 
 function main(): void {
-  console.log(`metallb-ts allocator bench: node ${process.version}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `metallb-ts allocator bench: node ${process.version}, ${os.cpus().length} CPUs, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   console.log();
 
   // Warm the JIT for the pool-creation figures.
@@ -292,7 +308,10 @@ function main(): void {
       const release = over(rs, (r) => r.release);
       perAssign.set(`${t.family}:${n}`, assign);
       if (n === SIZES[SIZES.length - 1]) {
-        perAssign.set(`${t.family}:frag`, over(rs, (r) => r.frag));
+        perAssign.set(
+          `${t.family}:frag`,
+          over(rs, (r) => r.frag),
+        );
         notes.push(...(rs[0]?.notes ?? []));
       }
       console.log(

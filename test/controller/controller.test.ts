@@ -92,7 +92,11 @@ describe('reconcile loop', () => {
     expect(svc.status?.loadBalancer?.ingress?.[0]?.ipMode).toBe('VIP');
     const claim = await cluster.kube.get(RESOURCES.ipClaims, ip as string);
     await eventually(() => (claim?.spec as { holders: { uid?: string }[] }).holders[0]?.uid === svc.metadata?.uid || undefined, 100, 'uid').catch(async () => {
-      await eventually(async () => ((await cluster.kube.get(RESOURCES.ipClaims, ip as string))?.spec as { holders: { uid?: string }[] }).holders[0]?.uid === svc.metadata?.uid || undefined, 3000, 'bound uid');
+      await eventually(
+        async () => ((await cluster.kube.get(RESOURCES.ipClaims, ip as string))?.spec as { holders: { uid?: string }[] }).holders[0]?.uid === svc.metadata?.uid || undefined,
+        3000,
+        'bound uid',
+      );
     });
     const events = await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=plain' });
     expect(events.items.map((e) => e.reason)).toContain('IPAllocated');
@@ -106,10 +110,14 @@ describe('reconcile loop', () => {
     await eventually(() => a.elector.leading, 10_000, 'a leads');
     const b = await new Replica('b').start();
     for (let i = 0; i < 5; i++) await core.createNamespacedService({ namespace: 'default', body: lb(`keep-${i}`) });
-    const before = await eventually(async () => {
-      const ips = await Promise.all([0, 1, 2, 3, 4].map((i) => ingressOf(`keep-${i}`)));
-      return ips.every(Boolean) ? ips : undefined;
-    }, 5000, 'all assigned');
+    const before = await eventually(
+      async () => {
+        const ips = await Promise.all([0, 1, 2, 3, 4].map((i) => ingressOf(`keep-${i}`)));
+        return ips.every(Boolean) ? ips : undefined;
+      },
+      5000,
+      'all assigned',
+    );
     expect(b.elector.leading).toBe(false);
     // The leader dies without giving the lease up.
     const t0 = Date.now();
@@ -137,15 +145,23 @@ describe('reconcile loop', () => {
       metadata: { name: 'overlapping', namespace: 'metallb-system' },
       spec: { addresses: ['192.0.2.0/28'] },
     } as never);
-    const state = await eventually(async () => {
-      const s = (await cluster.kube.get(RESOURCES.configurationStates, 'controller', 'metallb-system'))?.status as { result?: string; errors?: string[] } | undefined;
-      return s?.result === 'Invalid' ? s : undefined;
-    }, 5000, 'Invalid state');
+    const state = await eventually(
+      async () => {
+        const s = (await cluster.kube.get(RESOURCES.configurationStates, 'controller', 'metallb-system'))?.status as { result?: string; errors?: string[] } | undefined;
+        return s?.result === 'Invalid' ? s : undefined;
+      },
+      5000,
+      'Invalid state',
+    );
     expect(state.errors?.join()).toMatch(/overlap/);
     await core.createNamespacedService({ namespace: 'default', body: lb('during-bad') });
     expect(await eventually(() => ingressOf('during-bad'), 3000, 'assigned from the last good config')).toMatch(/^192\.0\.2\./);
     await cluster.api.store.delete('metallb.io/v1beta1', 'IPAddressPool', 'overlapping', 'metallb-system');
-    await eventually(async () => ((await cluster.kube.get(RESOURCES.configurationStates, 'controller', 'metallb-system'))?.status as { result?: string })?.result === 'Valid' || undefined, 5000, 'Valid again');
+    await eventually(
+      async () => ((await cluster.kube.get(RESOURCES.configurationStates, 'controller', 'metallb-system'))?.status as { result?: string })?.result === 'Valid' || undefined,
+      5000,
+      'Valid again',
+    );
     await r.stop();
   });
 });
@@ -162,7 +178,11 @@ describe('IPAddressPool status', () => {
     const r = await new Replica('a').start();
     await eventually(() => r.elector.leading, 10_000, 'leadership');
     const statusOf = async (name: string) =>
-      ((await custom.getNamespacedCustomObject({ group: 'metallb.io', version: 'v1beta1', namespace: 'metallb-system', plural: 'ipaddresspools', name })) as { status?: Record<string, unknown> }).status;
+      (
+        (await custom.getNamespacedCustomObject({ group: 'metallb.io', version: 'v1beta1', namespace: 'metallb-system', plural: 'ipaddresspools', name })) as {
+          status?: Record<string, unknown>;
+        }
+      ).status;
     // The spare pool holds 4 + 256 addresses, none used.
     expect(await eventually(async () => ((await statusOf('spare'))?.free === '260' ? statusOf('spare') : undefined), 3000, 'spare status')).toEqual({
       assignedIPv4: 0,
@@ -179,10 +199,14 @@ describe('IPAddressPool status', () => {
       namespace: 'default',
       body: { ...lb('from-spare'), metadata: { name: 'from-spare', annotations: { 'metallb.io/address-pool': 'spare' } } },
     });
-    const main = await eventually(async () => {
-      const s = await statusOf('main');
-      return Number(s?.used) === usedBefore + 2 ? s : undefined;
-    }, 3000, 'main counts two more');
+    const main = await eventually(
+      async () => {
+        const s = await statusOf('main');
+        return Number(s?.used) === usedBefore + 2 ? s : undefined;
+      },
+      3000,
+      'main counts two more',
+    );
     expect(main).toMatchObject({ assignedIPv4: usedBefore + 2, availableIPv4: 64 - usedBefore - 2, free: String(64 - usedBefore - 2) });
     await eventually(async () => ((await statusOf('spare'))?.used === 1 ? true : undefined), 3000, 'spare counts one');
     // kubectl get's printer columns read these fields.

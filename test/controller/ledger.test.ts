@@ -125,7 +125,11 @@ describe('Ledger', () => {
     const t0 = Date.now();
     const reqs = Array.from({ length: 10 }, (_, i) => newRequest({ namespace: 'ns', name: `slow-${i}` }));
     // The other replica takes two of the addresses a will try first: a loses those races (409) meanwhile.
-    const [results] = await Promise.all([Promise.all(reqs.map((r) => a.allocate(r))), b.allocate(newRequest({ namespace: 'ns', name: 'other-0' })), b.allocate(newRequest({ namespace: 'ns', name: 'other-1' }))]);
+    const [results] = await Promise.all([
+      Promise.all(reqs.map((r) => a.allocate(r))),
+      b.allocate(newRequest({ namespace: 'ns', name: 'other-0' })),
+      b.allocate(newRequest({ namespace: 'ns', name: 'other-1' })),
+    ]);
     const elapsed = Date.now() - t0;
     expect(most).toBeGreaterThanOrEqual(5);
     // Serialized, ten creates would take 1.5 s at least.

@@ -98,10 +98,14 @@ describe('configuration changes', () => {
     const names = ['s-1', 's-2', 's-3'];
     for (const n of names) await core.createNamespacedService({ namespace: 'shrink', body: lb(n) });
     await core.createNamespacedService({ namespace: 'shrink', body: lb('pinned', { 'metallb.io/address-pool': 'gone' }) });
-    const before = await eventually(async () => {
-      const ips = await Promise.all(names.map((n) => ingressOf(n, 'shrink')));
-      return ips.every((ip) => ip?.startsWith('203.0.113.')) ? (ips as string[]) : undefined;
-    }, 3000, 'assigned from alpha');
+    const before = await eventually(
+      async () => {
+        const ips = await Promise.all(names.map((n) => ingressOf(n, 'shrink')));
+        return ips.every((ip) => ip?.startsWith('203.0.113.')) ? (ips as string[]) : undefined;
+      },
+      3000,
+      'assigned from alpha',
+    );
     const pinned = await eventually(() => ingressOf('pinned', 'shrink'), 3000, 'pinned assigned');
     expect(pinned).toMatch(/^198\.51\.100\./);
     const [keep, ...moved] = before as [string, ...string[]];
@@ -111,10 +115,14 @@ describe('configuration changes', () => {
       metadata: { annotations: { 'metallb.io/force': 'true' } },
       spec: { addresses: [`${keep}/32`] },
     });
-    const after = await eventually(async () => {
-      const ips = await Promise.all(names.map((n) => ingressOf(n, 'shrink')));
-      return ips.slice(1).every((ip) => ip?.startsWith('192.0.2.')) ? ips : undefined;
-    }, 3000, 'revoked Services re-assigned from main');
+    const after = await eventually(
+      async () => {
+        const ips = await Promise.all(names.map((n) => ingressOf(n, 'shrink')));
+        return ips.slice(1).every((ip) => ip?.startsWith('192.0.2.')) ? ips : undefined;
+      },
+      3000,
+      'revoked Services re-assigned from main',
+    );
     expect(after[0]).toBe(keep);
     for (const [i, n] of names.slice(1).entries()) {
       const svc = await read(n, 'shrink');
@@ -123,10 +131,14 @@ describe('configuration changes', () => {
       expect(svc.status?.loadBalancer?.ingress).toEqual([{ ip: after[i + 1], ipMode: 'VIP' }]);
       expect(await claimOf(moved[i] as string)).toBeUndefined();
       expect((await claimOf(after[i + 1] as string))?.spec.holders.map((h) => h.name)).toEqual([n]);
-      const evs = await eventually(async () => {
-        const e = await events(n, 'shrink');
-        return e.some((x) => x.reason === 'ClearAssignment') && e.some((x) => x.reason === 'IPAllocated' && x.message?.includes('"main"')) ? e : undefined;
-      }, 3000, `events of ${n}`);
+      const evs = await eventually(
+        async () => {
+          const e = await events(n, 'shrink');
+          return e.some((x) => x.reason === 'ClearAssignment') && e.some((x) => x.reason === 'IPAllocated' && x.message?.includes('"main"')) ? e : undefined;
+        },
+        3000,
+        `events of ${n}`,
+      );
       const clear = evs.find((x) => x.reason === 'ClearAssignment');
       expect(clear?.type).toBe('Warning');
       expect(clear?.message).toContain(moved[i]);
@@ -137,18 +149,26 @@ describe('configuration changes', () => {
 
     // A pool removed (forced) under a Service that names it: nothing else may serve it, so it is cleared.
     await cluster.api.store.delete('metallb.io/v1beta1', 'IPAddressPool', 'gone', 'metallb-system');
-    await eventually(async () => {
-      const svc = await read('pinned', 'shrink');
-      return (svc.status?.loadBalancer?.ingress ?? []).length === 0 && svc.metadata?.annotations?.[ASSIGNMENT.ips] === undefined ? svc : undefined;
-    }, 3000, 'pinned cleared');
+    await eventually(
+      async () => {
+        const svc = await read('pinned', 'shrink');
+        return (svc.status?.loadBalancer?.ingress ?? []).length === 0 && svc.metadata?.annotations?.[ASSIGNMENT.ips] === undefined ? svc : undefined;
+      },
+      3000,
+      'pinned cleared',
+    );
     const svc = await read('pinned', 'shrink');
     expect(svc.metadata?.annotations?.[ASSIGNMENT.pool]).toBeUndefined();
     expect(svc.metadata?.annotations?.['metallb.io/address-pool']).toBe('gone'); // the user's request stays
     await eventually(gone(pinned as string), 3000, 'pinned claim released');
-    const evs = await eventually(async () => {
-      const e = await events('pinned', 'shrink');
-      return e.some((x) => x.reason === 'ClearAssignment') && e.some((x) => x.reason === 'AllocationFailed') ? e : undefined;
-    }, 3000, 'pinned events');
+    const evs = await eventually(
+      async () => {
+        const e = await events('pinned', 'shrink');
+        return e.some((x) => x.reason === 'ClearAssignment') && e.some((x) => x.reason === 'AllocationFailed') ? e : undefined;
+      },
+      3000,
+      'pinned events',
+    );
     expect(evs.find((x) => x.reason === 'ClearAssignment')?.message).toMatch(/gone/);
   });
 });
@@ -183,10 +203,14 @@ describe('release', () => {
     const ip = await eventually(() => ingressOf('to-cluster'), 3000, 'assigned');
     await cluster.api.store.patch('v1', 'Service', 'to-cluster', 'default', { spec: { type: 'ClusterIP' } });
     await eventually(gone(ip), 3000, 'claim released');
-    const svc = await eventually(async () => {
-      const s = await read('to-cluster');
-      return s.metadata?.annotations?.[ASSIGNMENT.ips] === undefined && (s.status?.loadBalancer?.ingress ?? []).length === 0 ? s : undefined;
-    }, 3000, 'annotations and status cleared');
+    const svc = await eventually(
+      async () => {
+        const s = await read('to-cluster');
+        return s.metadata?.annotations?.[ASSIGNMENT.ips] === undefined && (s.status?.loadBalancer?.ingress ?? []).length === 0 ? s : undefined;
+      },
+      3000,
+      'annotations and status cleared',
+    );
     expect(svc.metadata?.annotations?.[ASSIGNMENT.pool]).toBeUndefined();
     const clear = await eventually(async () => (await events('to-cluster')).find((e) => e.reason === 'ClearAssignment'), 3000, 'ClearAssignment');
     expect(clear.message).toMatch(/no longer of type LoadBalancer/);
@@ -225,10 +249,14 @@ describe('repair', () => {
 
     // ... or a wrong status.
     await cluster.kube.patch(RESOURCES.services, 'repair-me', 'default', { status: { loadBalancer: { ingress: [{ ip: other }] } } }, { subresource: 'status' });
-    await eventually(async () => {
-      const ingress = (await read('repair-me')).status?.loadBalancer?.ingress;
-      return JSON.stringify(ingress) === JSON.stringify([{ ip, ipMode: 'VIP' }]) || undefined;
-    }, 3000, 'status restored');
+    await eventually(
+      async () => {
+        const ingress = (await read('repair-me')).status?.loadBalancer?.ingress;
+        return JSON.stringify(ingress) === JSON.stringify([{ ip, ipMode: 'VIP' }]) || undefined;
+      },
+      3000,
+      'status restored',
+    );
     expect(await claimOf(other)).toBeUndefined();
 
     // A lower address frees up, then the claim is deleted by hand: the Service keeps its IP anyway.

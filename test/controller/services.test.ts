@@ -90,7 +90,12 @@ function review(obj: Obj, operation: 'CREATE' | 'UPDATE' = 'CREATE', oldObject?:
 }
 
 /** Mutate then validate, as the API server does; the object as stored, and both verdicts. */
-async function admit(obj: Obj, operation: 'CREATE' | 'UPDATE' = 'CREATE', old?: Obj, dryRun = false): Promise<{ obj: Obj; mutated: AdmissionVerdict; validated: AdmissionVerdict }> {
+async function admit(
+  obj: Obj,
+  operation: 'CREATE' | 'UPDATE' = 'CREATE',
+  old?: Obj,
+  dryRun = false,
+): Promise<{ obj: Obj; mutated: AdmissionVerdict; validated: AdmissionVerdict }> {
   const mutated = await admission.mutate(review(obj, operation, old, dryRun));
   const after = (mutated.patch ? applyJsonPatch(structuredClone(obj), mutated.patch) : obj) as Obj;
   const validated = await admission.validate(review(after, operation, old, dryRun));

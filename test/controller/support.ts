@@ -71,4 +71,3 @@ export function pools(specs: Record<string, Record<string, unknown>>): Pool[] {
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
-

@@ -188,7 +188,13 @@ describe('with one controller', () => {
     const custom = cluster.kubeConfig().makeApiClient(CustomObjectsApi);
     const state = await eventually(
       async () => {
-        const s = (await custom.getNamespacedCustomObject({ group: 'metallb.io', version: 'v1beta1', namespace: NAMESPACE, plural: 'configurationstates', name: 'controller' })) as {
+        const s = (await custom.getNamespacedCustomObject({
+          group: 'metallb.io',
+          version: 'v1beta1',
+          namespace: NAMESPACE,
+          plural: 'configurationstates',
+          name: 'controller',
+        })) as {
           status?: { result?: string; errors?: string[] };
         };
         return s.status?.result === 'Invalid' && s;

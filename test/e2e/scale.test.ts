@@ -90,10 +90,9 @@ test(`${SERVICES} Services through two replicas, the leader killed halfway: ever
   const uids = new Map(services.map((s) => [s.metadata?.name ?? '', s.metadata?.uid ?? '']));
   const claims = await eventually(
     async () => {
-      const list = (await cluster
-        .kubeConfig()
-        .makeApiClient(CustomObjectsApi)
-        .listClusterCustomObject({ group: 'metallb.io', version: 'v1beta1', plural: 'ipclaims' })) as { items: { spec: { ip: string; holders: { namespace: string; name: string; uid?: string }[] } }[] };
+      const list = (await cluster.kubeConfig().makeApiClient(CustomObjectsApi).listClusterCustomObject({ group: 'metallb.io', version: 'v1beta1', plural: 'ipclaims' })) as {
+        items: { spec: { ip: string; holders: { namespace: string; name: string; uid?: string }[] } }[];
+      };
       // Claims made by the dead replica for requests the API server had already given up on are
       // reaped after the grace period; wait for a steady state that matches.
       return list.items.length === SERVICES && list.items.every((c) => c.spec.holders.length === 1 && c.spec.holders[0]?.uid) && list.items;

@@ -29,7 +29,13 @@ export function manifestObjects(): KubeObject[] {
   for (const entry of MANIFESTS) {
     const path = join(repoRoot, 'manifests', entry);
     if (entry.endsWith('.yaml')) files.push(path);
-    else files.push(...readdirSync(path).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(path, f)));
+    else
+      files.push(
+        ...readdirSync(path)
+          .filter((f) => f.endsWith('.yaml'))
+          .sort()
+          .map((f) => join(path, f)),
+      );
   }
   const objects: KubeObject[] = [];
   for (const f of files) {

@@ -104,7 +104,10 @@ describe('MetalLB usage documentation', () => {
     const r = await apply(BASIC_CONFIGMAP);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    await eventually(async () => (await kubectl(cluster.api, ['get', 'configurationstate', 'controller', '-n', NAMESPACE, '-o', 'jsonpath={.status.result}'])).stdout === 'Valid', 5000);
+    await eventually(
+      async () => (await kubectl(cluster.api, ['get', 'configurationstate', 'controller', '-n', NAMESPACE, '-o', 'jsonpath={.status.result}'])).stdout === 'Valid',
+      5000,
+    );
     // The configuration reaches the webhook through a watch; give it the moment it takes.
     await eventually(async () => {
       const dry = await kubectl(cluster.api, ['apply', '--dry-run=server', '-o', 'jsonpath={.metadata.annotations}', '-f', '-'], service('probe'));
@@ -210,7 +213,11 @@ describe('MetalLB usage documentation', () => {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
       await eventually(async () => {
-        const dry = await kubectl(cluster.api, ['apply', '--dry-run=server', '-o', 'jsonpath={.metadata.annotations}', '-f', '-'], service('probe', { annotations: { 'metallb.universe.tf/address-pool': 'sandbox' } }));
+        const dry = await kubectl(
+          cluster.api,
+          ['apply', '--dry-run=server', '-o', 'jsonpath={.metadata.annotations}', '-f', '-'],
+          service('probe', { annotations: { 'metallb.universe.tf/address-pool': 'sandbox' } }),
+        );
         return dry.stdout.includes('"sandbox"');
       }, 5000);
     }, 30_000);

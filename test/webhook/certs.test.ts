@@ -152,7 +152,12 @@ describe('CertManager', () => {
     }
     // The double reaches the Service through replica A, then B, alternating.
     let n = 0;
-    api.routeService(NAMESPACE, SERVICE, 443, { host: '127.0.0.1', get port() { return (servers[n++ % 2] as WebhookServer).port; } } as never);
+    api.routeService(NAMESPACE, SERVICE, 443, {
+      host: '127.0.0.1',
+      get port() {
+        return (servers[n++ % 2] as WebhookServer).port;
+      },
+    } as never);
 
     const core = kc.makeApiClient(CoreV1Api);
     let stop = false;
@@ -210,7 +215,12 @@ describe('the API server calls the webhook', () => {
       const hook = config.webhooks[0] as Record<string, unknown>;
       // By Service reference, as in the manifests: the double verifies the certificate for <service>.<namespace>.svc.
       hook.clientConfig = { service: { namespace: NAMESPACE, name: SERVICE, path: '/mutate/services', port: 443 }, caBundle: Buffer.from(bundle.caCertPem).toString('base64') };
-      hook.matchConditions = [{ name: 'loadbalancer', expression: "(has(object.spec.type) && object.spec.type == 'LoadBalancer') || (oldObject != null && has(oldObject.spec.type) && oldObject.spec.type == 'LoadBalancer')" }];
+      hook.matchConditions = [
+        {
+          name: 'loadbalancer',
+          expression: "(has(object.spec.type) && object.spec.type == 'LoadBalancer') || (oldObject != null && has(oldObject.spec.type) && oldObject.spec.type == 'LoadBalancer')",
+        },
+      ];
       await api.store.create(config as unknown as KubeObject);
       api.routeService(NAMESPACE, SERVICE, 443, { host: '127.0.0.1', port: server.port });
 

@@ -41,9 +41,7 @@ beforeAll(async () => {
         return { allowed: true, patch: [{ op: 'add', path: '/metadata/annotations', value: { 'metallb.io/ip-allocated-from-pool': 'default' } }], warnings: ['pool nearly full'] };
       },
       validateServices: async (r): Promise<AdmissionVerdict> =>
-        r.name === 'bad'
-          ? { allowed: false, code: 409, message: 'IP 192.0.2.1 is held by default/other' }
-          : { allowed: true, patch: [{ op: 'add', path: '/x', value: 1 }] },
+        r.name === 'bad' ? { allowed: false, code: 409, message: 'IP 192.0.2.1 is held by default/other' } : { allowed: true, patch: [{ op: 'add', path: '/x', value: 1 }] },
     },
   });
 });
