@@ -9,7 +9,7 @@ export default {
   transform: {
     '^.+\\.tsx?$': ['ts-jest', { useESM: true }],
   },
-  testMatch: ['<rootDir>/{core,webhook,agent,plugin,test}/**/*.test.ts?(x)'],
+  testMatch: ['<rootDir>/{core,kube,webhook,agent,plugin,test}/**/*.test.ts?(x)'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   testTimeout: 30000,
 };

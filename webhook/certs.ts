@@ -20,12 +20,9 @@ import { join } from 'node:path';
 import type { AdmissionregistrationV1Api, CoreV1Api, V1Secret } from '@kubernetes/client-node';
 import forge from 'node-forge';
 
-/** Time, passed in so that rotation can be tested. */
-export interface Clock {
-  now(): Date;
-}
+import type { Clock } from '../kube/clock.js';
 
-export const systemClock: Clock = { now: () => new Date() };
+export { type Clock, systemClock } from '../kube/clock.js';
 
 /** What the HTTPS server presents. */
 export interface ServingCertificate {

@@ -19,7 +19,7 @@ import { Allocator, newRequest, serviceKey, type Claim, type Failure, type Held,
 import { claimName } from '../core/allocator/claim-name.js';
 import type { Pool } from '../core/config/index.js';
 import { formatIP, parseIP, type Family, type IP } from '../core/ip/index.js';
-import { isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject } from './kube.js';
+import { isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject } from '../kube/client.js';
 
 /** Annotation on an IPClaim: JSON object `namespace/name` -> the holder's request. */
 export const HOLDER_REQUESTS_ANNOTATION = 'metallb.io/holder-requests';

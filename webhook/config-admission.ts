@@ -11,7 +11,7 @@ import { Allocator, type Revocation } from '../core/allocator/index.js';
 import { formatConfigError, parseConfig, type ConfigResult } from '../core/config/index.js';
 import { formatIP } from '../core/ip/index.js';
 import type { Ledger } from './claims.js';
-import { CONFIG_KINDS, RESOURCES, type KubeApi, type KubeObject } from './kube.js';
+import { CONFIG_KINDS, RESOURCES, type KubeApi, type KubeObject } from '../kube/client.js';
 import type { AdmissionHandler, AdmissionRequest, AdmissionVerdict } from './review.js';
 
 /** The annotation that lets a configuration change strand IPs in use. */

@@ -29,8 +29,8 @@ import { formatConfigError } from '../core/config/index.js';
 import { formatIP, parseIP, type IP } from '../core/ip/index.js';
 import type { Ledger, LedgerResult } from './claims.js';
 import { CONFIG_MAP_NAME, parseObjects, readConfigObjects } from './config-admission.js';
-import { CONFIG_KINDS, isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject, type Resource } from './kube.js';
-import { systemClock, type Clock } from './leader.js';
+import { CONFIG_KINDS, isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject, type Resource } from '../kube/client.js';
+import { systemClock, type Clock } from '../kube/clock.js';
 import { NamespaceLabels } from './namespaces.js';
 import { ASSIGNMENT, isOurs } from './services.js';
 

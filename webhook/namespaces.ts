@@ -9,7 +9,7 @@
  * failing) nothing read by GET is kept: every read goes to the API server, so labels are never
  * served from a cache that nothing keeps up to date.
  */
-import { olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject } from './kube.js';
+import { olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject } from '../kube/client.js';
 
 /** What the admission handlers need: a namespace's labels. */
 export interface NamespaceLabelReader {

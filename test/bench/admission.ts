@@ -91,8 +91,8 @@ async function controllerWorker(port: MessagePortLike, kubeconfigPath: string): 
   const { Ledger } = await import('../../webhook/claims.js');
   const { ConfigAdmission } = await import('../../webhook/config-admission.js');
   const { Controller } = await import('../../webhook/controller.js');
-  const { ClientKube } = await import('../../webhook/kube.js');
-  const { LeaderElector } = await import('../../webhook/leader.js');
+  const { ClientKube } = await import('../../kube/client.js');
+  const { LeaderElector } = await import('../../kube/leader.js');
   const { Metrics } = await import('../../webhook/metrics.js');
   const { NamespaceLabels } = await import('../../webhook/namespaces.js');
   const { startWebhookServer } = await import('../../webhook/server.js');

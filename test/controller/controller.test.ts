@@ -7,9 +7,9 @@
 import { CoreV1Api, CustomObjectsApi, type V1Service } from '@kubernetes/client-node';
 import { Ledger } from '../../webhook/claims.js';
 import { Controller } from '../../webhook/controller.js';
-import { RESOURCES, type ClientKube } from '../../webhook/kube.js';
+import { RESOURCES, type ClientKube } from '../../kube/client.js';
 import { Metrics } from '../../webhook/metrics.js';
-import { LeaderElector } from '../../webhook/leader.js';
+import { LeaderElector } from '../../kube/leader.js';
 import { ASSIGNMENT } from '../../webhook/services.js';
 import { eventually, kubeConfigFor } from '../apiserver/testing.js';
 import { startCluster, type Cluster } from './support.js';

@@ -5,7 +5,7 @@
 import { newRequest, serviceKey } from '../../core/allocator/index.js';
 import { formatIP } from '../../core/ip/index.js';
 import { Ledger, type IPClaim } from '../../webhook/claims.js';
-import { RESOURCES, type KubeApi } from '../../webhook/kube.js';
+import { RESOURCES, type KubeApi } from '../../kube/client.js';
 import { pools, startCluster, type Cluster } from './support.js';
 
 let cluster: Cluster;

@@ -2,7 +2,7 @@
  * NamespaceLabels: labels from the namespace watch, one GET for a namespace the watch has not
  * delivered yet, against the API server double.
  */
-import type { KubeApi } from '../../webhook/kube.js';
+import type { KubeApi } from '../../kube/client.js';
 import { NamespaceLabels } from '../../webhook/namespaces.js';
 import { startCluster, type Cluster } from './support.js';
 

@@ -8,7 +8,7 @@
 import { CoreV1Api, type CoreV1Event, type V1Service } from '@kubernetes/client-node';
 import { Ledger, type IPClaim } from '../../webhook/claims.js';
 import { Controller } from '../../webhook/controller.js';
-import { RESOURCES, type ClientKube } from '../../webhook/kube.js';
+import { RESOURCES, type ClientKube } from '../../kube/client.js';
 import { ASSIGNMENT } from '../../webhook/services.js';
 import { eventually, kubeConfigFor } from '../apiserver/testing.js';
 import { sleep, startCluster, type Cluster } from './support.js';

@@ -3,7 +3,7 @@
  * in the API server double: the cases of MetalLB's usage documentation and the webhook's own.
  */
 import { Ledger, type IPClaim } from '../../webhook/claims.js';
-import { RESOURCES, type KubeApi } from '../../webhook/kube.js';
+import { RESOURCES, type KubeApi } from '../../kube/client.js';
 import { NamespaceLabels } from '../../webhook/namespaces.js';
 import type { AdmissionRequest, AdmissionVerdict } from '../../webhook/review.js';
 import { ASSIGNMENT, ServiceAdmission } from '../../webhook/services.js';

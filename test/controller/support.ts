@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { ClientKube, RESOURCES, type KubeObject } from '../../webhook/kube.js';
+import { ClientKube, RESOURCES, type KubeObject } from '../../kube/client.js';
 import { startApiServer, type ApiServer } from '../apiserver/index.js';
 import { kubeConfigFor } from '../apiserver/testing.js';
 import { parseConfig, type Pool } from '../../core/config/index.js';

@@ -48,6 +48,9 @@ class FakeClock implements Clock {
   now(): Date {
     return new Date(this.t);
   }
+  monotonic(): number {
+    return this.t;
+  }
 }
 
 function manager(clock: Clock, validityMs = 300 * DAY): CertManager {

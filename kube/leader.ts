@@ -5,14 +5,10 @@
  * between nodes does not matter). Writes are optimistic (resourceVersion), so two replicas can
  * never both win the same round.
  */
-import { isKubeError, RESOURCES, type KubeApi, type KubeObject } from './kube.js';
+import { type Clock, systemClock } from './clock.js';
+import { isKubeError, RESOURCES, type KubeApi, type KubeObject } from './client.js';
 
-/** Time, passed in (tests may drive it). */
-export interface Clock {
-  now(): Date;
-}
-
-export const systemClock: Clock = { now: () => new Date() };
+export { type Clock, systemClock } from './clock.js';
 
 export interface LeaderElectionOptions {
   kube: KubeApi;

@@ -1,4 +1,4 @@
-import { KubeError, type KubeApi, type KubeObject } from './kube.js';
+import { KubeError, type KubeApi, type KubeObject } from './client.js';
 import { LeaderElector } from './leader.js';
 
 /**
