@@ -4,6 +4,7 @@
  */
 import { parseAllDocuments } from 'yaml';
 import { rangesOverlap } from '../ip/index.js';
+import { reservedParts } from './reserved.js';
 import { parseConfig, selectedPools, type ConfigInput, type ConfigResult } from './index.js';
 
 /** mulberry32: small, fast and good enough to explore inputs reproducibly. */
@@ -114,6 +115,9 @@ const ATOMS: unknown[] = [
   '10.0.0.5-10.0.0.1',
   'fc00::/7',
   '::',
+  '0.0.0.0/0',
+  '224.0.0.0/4',
+  'fe80::1-fe80::9',
   '1234:1',
   'large:1:2:3',
   'large:1:2',
@@ -231,6 +235,7 @@ function checkInvariants(result: ConfigResult): void {
   for (let i = 0; i < ranges.length; i++) {
     for (let j = i + 1; j < ranges.length; j++) expect(rangesOverlap(ranges[i]!, ranges[j]!)).toBe(false);
   }
+  for (const r of ranges) expect(reservedParts(r)).toEqual([]);
   const poolNames = new Set(config.pools.map((p) => p.name));
   expect(poolNames.size).toBe(config.pools.length);
   for (const adv of [...config.l2Advertisements, ...config.bgpAdvertisements]) {

@@ -6,6 +6,7 @@
 import { FAMILY_BITS, formatIP, type IPRange } from '../ip/index.js';
 import { parseCommunity, sameCommunity } from './community.js';
 import { place, type Declarations, type Declared, type PoolDecl } from './declarations.js';
+import { reservedProblem } from './reserved.js';
 import { selectorKey, selectorMatches } from './selector.js';
 import type { Community, Config, ConfigError, LabelSelector, Pool } from './types.js';
 
@@ -49,6 +50,7 @@ export function merge(sources: readonly Declarations[], errors: ConfigError[]): 
     else aliases.set(a.name, a);
   }
 
+  for (const decl of all.pools) checkReserved(decl, fail);
   checkOverlaps([...pools.values()], fail);
 
   for (const decl of all.peers) {
@@ -119,6 +121,29 @@ function firstByName<D extends Declared<{ name: string }>>(decls: readonly D[], 
     d.ok = false;
   }
   return first;
+}
+
+/**
+ * A pool holds only addresses a Service can be reached at: no loopback, multicast, link-local,
+ * unspecified or broadcast address, not even as part of a wider range (`0.0.0.0/0`). A refused
+ * entry is left out of the pool, so it does not also show up as overlapping every other pool.
+ */
+function checkReserved(decl: PoolDecl, fail: Fail): void {
+  const ranges: IPRange[] = [];
+  const paths: string[] = [];
+  decl.value.ranges.forEach((range, i) => {
+    const path = decl.rangePaths[i] ?? decl.path;
+    const problem = reservedProblem(range, decl.value.name);
+    if (problem === undefined) {
+      ranges.push(range);
+      paths.push(path);
+      return;
+    }
+    fail(decl.source, path, problem);
+    decl.ok = false;
+  });
+  decl.value.ranges = ranges;
+  decl.rangePaths = paths;
 }
 
 /**

@@ -715,7 +715,7 @@ describe('reporting', () => {
   });
 
   it('the same addresses in IPv4 and IPv6 numbering do not overlap', () => {
-    const { errors } = parseConfig(crd(docs(ipPool('a', ['0.0.0.0/24']), ipPool('b', ['::/120']))));
+    const { errors } = parseConfig(crd(docs(ipPool('a', ['10.0.0.0/24']), ipPool('b', ['::a00:0/120']))));
     expect(errors).toEqual([]);
   });
 
@@ -724,6 +724,75 @@ describe('reporting', () => {
       crd(docs(ipPool('p', ['10.0.0.0/26', '10.0.1.10-10.0.1.20', 'fc00::/120']), bgpAdv('ipAddressPools: [p]\naggregationLength: 30\naggregationLengthV6: 120'))),
     );
     expect(errors.map(formatConfigError)).toEqual([]);
+  });
+});
+
+describe('addresses no Service can use', () => {
+  // [entry, the message]: refused in an IPAddressPool (at spec.addresses[1], after a good entry) and in the ConfigMap.
+  const rows: [string, string][] = [
+    ['0.0.0.0/32', '"0.0.0.0/32" in pool "prod" is "this network" (RFC 1122) (0.0.0.0/8); it is valid only as a source address, never as a destination'],
+    ['0.0.0.0-0.0.0.10', '"0.0.0.0-0.0.0.10" in pool "prod" is "this network" (RFC 1122) (0.0.0.0/8)'],
+    ['127.0.0.1/32', '"127.0.0.1/32" in pool "prod" is loopback (127.0.0.0/8); traffic to it never leaves the host that sends it'],
+    ['127.0.0.0/8', '"127.0.0.0/8" in pool "prod" is loopback (127.0.0.0/8)'],
+    ['255.255.255.255/32', '"255.255.255.255/32" in pool "prod" is the limited broadcast address (255.255.255.255); a Service IP must be a unicast address'],
+    ['224.0.0.0/24', '"224.0.0.0/24" in pool "prod" is multicast (224.0.0.0/4); a Service IP must be a unicast address'],
+    ['224.0.0.0/4', '"224.0.0.0/4" in pool "prod" is multicast (224.0.0.0/4)'],
+    ['239.255.255.250/32', 'is multicast (224.0.0.0/4)'],
+    ['169.254.0.0/16', '"169.254.0.0/16" in pool "prod" is link-local (169.254.0.0/16); it is not routed beyond one link'],
+    ['169.254.169.254/32', 'is link-local (169.254.0.0/16)'],
+    ['::/128', '"::/128" in pool "prod" is the unspecified address (::); it means "no address"'],
+    ['::1/128', '"::1/128" in pool "prod" is loopback (::1)'],
+    ['::1-::2', '"::1-::2" in pool "prod" includes ::1, which is loopback (::1)'],
+    ['ff00::/8', '"ff00::/8" in pool "prod" is multicast (ff00::/8); a Service IP must be a unicast address'],
+    ['ff02::1/128', 'is multicast (ff00::/8)'],
+    ['fe80::/10', '"fe80::/10" in pool "prod" is link-local (fe80::/10)'],
+    ['fe80::1-fe80::9', 'is link-local (fe80::/10)'],
+    ['::ffff:127.0.0.1/128', 'is IPv4-mapped (::ffff:0:0/96); it is an IPv4 address in IPv6 notation'],
+    // Ranges that merely overlap a reserved block name the part inside it.
+    ['223.255.255.0/24', 'no error: the last unicast /24 below multicast'],
+    ['223.255.255.0-224.0.0.10', '"223.255.255.0-224.0.0.10" in pool "prod" includes 224.0.0.0-224.0.0.10, which is multicast (224.0.0.0/4)'],
+    ['169.254.255.0-169.255.0.255', 'includes 169.254.255.0/24, which is link-local (169.254.0.0/16)'],
+    ['126.0.0.0/7', '"126.0.0.0/7" in pool "prod" includes 127.0.0.0/8, which is loopback (127.0.0.0/8)'],
+    [
+      '0.0.0.0/0',
+      '"0.0.0.0/0" in pool "prod" includes addresses no Service can use: 0.0.0.0/8 ("this network" (RFC 1122)), 127.0.0.0/8 (loopback), 169.254.0.0/16 (link-local), ' +
+        '224.0.0.0/4 (multicast), 255.255.255.255 (the limited broadcast address); a pool may hold only routable unicast addresses',
+    ],
+    [
+      '::/0',
+      '"::/0" in pool "prod" includes addresses no Service can use: :: (the unspecified address), ::1 (loopback), ::ffff:0:0/96 (IPv4-mapped), fe80::/10 (link-local), ff00::/8 (multicast)',
+    ],
+    ['fec0::-ff00::5', '"fec0::-ff00::5" in pool "prod" includes ff00::-ff00::5, which is multicast (ff00::/8)'],
+  ];
+  const refused = rows.filter(([, m]) => !m.startsWith('no error'));
+
+  it.each(refused)('an IPAddressPool with %s is refused', (entry, message) => {
+    const { config, errors } = parseConfig(crd(ipPool('prod', ['203.0.113.0/24', entry])));
+    expect(errors).toEqual([{ source: 'IPAddressPool metallb-system/prod', path: 'spec.addresses[1]', message: expect.stringContaining(message) }]);
+    expect(config.pools).toEqual([]);
+  });
+
+  it.each(refused)('a ConfigMap pool with %s is refused', (entry, message) => {
+    const { errors } = parseConfig(cm(`address-pools:\n- name: prod\n  protocol: layer2\n  addresses: [203.0.113.0/24, "${entry}"]\n`));
+    expect(errors).toEqual([{ source: CMS, path: 'address-pools[0].addresses[1]', message: expect.stringContaining(message) }]);
+  });
+
+  it('a refused entry is not also reported as overlapping other pools', () => {
+    const { errors } = parseConfig(crd(docs(ipPool('a', ['10.0.0.0/24']), ipPool('all', ['0.0.0.0/0']))));
+    expect(errors.map(formatConfigError)).toEqual([
+      expect.stringMatching(/^IPAddressPool metallb-system\/all: spec.addresses\[0\]: "0.0.0.0\/0" in pool "all" includes addresses/),
+    ]);
+  });
+
+  it.each([
+    ['documentation ranges', ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.0/24', '2001:db8::/32']],
+    ['private and CGNAT ranges', ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', 'fc00::/7']],
+    ['neighbours of reserved blocks', ['1.0.0.0/8', '126.0.0.0/8', '128.0.0.0/16', '169.253.0.0/16', '169.255.0.0/16', '223.255.255.0/24', '240.0.0.0-255.255.255.254']],
+    ['IPv6 neighbours of reserved blocks', ['::2-::ffff', '2000::/3', 'fe00::/9', 'fec0::/10']],
+  ])('%s stay usable', (_what, addresses) => {
+    const { config, errors } = parseConfig(crd(ipPool('ok', addresses)));
+    expect(errors.map(formatConfigError)).toEqual([]);
+    expect(config.pools[0]?.ranges).toHaveLength(addresses.length);
   });
 });
 
