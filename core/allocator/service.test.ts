@@ -121,6 +121,78 @@ describe('serviceToRequest', () => {
     });
   });
 
+  // The object comes off the wire as untyped JSON: a value of the wrong type is a one-line
+  // refusal naming the field, never a TypeError (which the webhook answered with HTTP 500).
+  test.each<{ name: string; svc: unknown; msg: string }>([
+    {
+      name: 'a numeric loadBalancerIPs annotation',
+      svc: { metadata: { annotations: { 'metallb.io/loadBalancerIPs': 5 } } },
+      msg: 'annotation metallb.io/loadBalancerIPs must be a string, got 5',
+    },
+    {
+      name: 'a list as address-pool',
+      svc: { metadata: { annotations: { 'metallb.io/address-pool': ['a'] } } },
+      msg: 'annotation metallb.io/address-pool must be a string, got a list',
+    },
+    {
+      name: 'a map as allow-shared-ip',
+      svc: { metadata: { annotations: { 'metallb.io/allow-shared-ip': { k: 'v' } } } },
+      msg: 'annotation metallb.io/allow-shared-ip must be a string, got a map',
+    },
+    {
+      name: 'a boolean deprecated annotation',
+      svc: { metadata: { annotations: { 'metallb.universe.tf/loadBalancerIPs': true } } },
+      msg: 'annotation metallb.universe.tf/loadBalancerIPs must be a string, got true',
+    },
+    {
+      name: 'a numeric assigned-ips annotation',
+      svc: { metadata: { annotations: { 'metallb.io/assigned-ips': 1 } } },
+      msg: 'annotation metallb.io/assigned-ips must be a string, got 1',
+    },
+    { name: 'annotations as a list', svc: { metadata: { annotations: ['a'] } }, msg: 'metadata.annotations must be a map of strings, got a list' },
+    { name: 'a numeric label', svc: { metadata: { labels: { tier: 1 } } }, msg: 'label tier must be a string, got 1' },
+    { name: 'metadata a string', svc: { metadata: 'x' }, msg: 'metadata must be a map, got "x"' },
+    { name: 'spec a list', svc: { spec: [] }, msg: 'spec must be a map, got a list' },
+    { name: 'ipFamilies a string', svc: { spec: { ipFamilies: 'IPv4' } }, msg: 'spec.ipFamilies must be a list such as [IPv4], got "IPv4"' },
+    { name: 'ipFamilies a map', svc: { spec: { ipFamilies: { a: 'IPv4' } } }, msg: 'spec.ipFamilies must be a list such as [IPv4], got a map' },
+    { name: 'an ipFamilies entry a number', svc: { spec: { ipFamilies: [4] } }, msg: 'spec.ipFamilies entry 4 is not IPv4 or IPv6' },
+    { name: 'ipFamilyPolicy a list', svc: { spec: { ipFamilyPolicy: ['SingleStack'] } }, msg: 'spec.ipFamilyPolicy must be a string, got a list' },
+    { name: 'loadBalancerIP a number', svc: { spec: { loadBalancerIP: 3221225985 } }, msg: 'spec.loadBalancerIP must be a string, got 3221225985' },
+    { name: 'loadBalancerIP a list', svc: { spec: { loadBalancerIP: ['192.0.2.1'] } }, msg: 'spec.loadBalancerIP must be a string, got a list' },
+    { name: 'externalTrafficPolicy a boolean', svc: { spec: { externalTrafficPolicy: true } }, msg: 'spec.externalTrafficPolicy must be a string, got true' },
+    { name: 'an unknown externalTrafficPolicy', svc: { spec: { externalTrafficPolicy: 'Nearby' } }, msg: 'spec.externalTrafficPolicy "Nearby" is not Cluster or Local' },
+    { name: 'selector a list', svc: { spec: { selector: ['app'] } }, msg: 'spec.selector must be a map of strings, got a list' },
+    { name: 'a selector value a number', svc: { spec: { selector: { app: 7 } } }, msg: 'spec.selector.app must be a string, got 7' },
+    { name: 'ports a number', svc: { spec: { ports: 80 } }, msg: 'spec.ports must be a list of ports such as [{port: 80}], got 80' },
+    { name: 'ports a string', svc: { spec: { ports: '80' } }, msg: 'spec.ports must be a list of ports such as [{port: 80}], got "80"' },
+    { name: 'a port entry null', svc: { spec: { ports: [null] } }, msg: 'spec.ports[0] must be a map such as {port: 80, protocol: TCP}, got null' },
+    { name: 'a port entry a number', svc: { spec: { ports: [{ port: 80 }, 443] } }, msg: 'spec.ports[1] must be a map such as {port: 80, protocol: TCP}, got 443' },
+    { name: 'a port a string', svc: { spec: { ports: [{ port: '80' }] } }, msg: 'spec.ports[0].port must be a port number from 1 to 65535, got "80"' },
+    { name: 'a port out of range', svc: { spec: { ports: [{ port: 70000 }] } }, msg: 'spec.ports[0].port must be a port number from 1 to 65535, got 70000' },
+    { name: 'a fractional port', svc: { spec: { ports: [{ port: 80.5 }] } }, msg: 'got 80.5' },
+    { name: 'a protocol a number', svc: { spec: { ports: [{ port: 80, protocol: 6 }] } }, msg: 'spec.ports[0].protocol must be a string (TCP, UDP or SCTP), got 6' },
+    { name: 'an unknown protocol', svc: { spec: { ports: [{ port: 80, protocol: 'tcp' }] } }, msg: 'spec.ports[0].protocol "tcp" is not TCP, UDP or SCTP' },
+  ])('$name is refused with a one-line message', ({ svc: raw, msg }) => {
+    const base = { metadata: { name: 'web', namespace: 'shop' }, spec: { type: 'LoadBalancer' } };
+    const r = raw as { metadata?: unknown; spec?: unknown };
+    const input = {
+      metadata: r.metadata === undefined ? base.metadata : typeof r.metadata === 'object' && r.metadata !== null ? { ...base.metadata, ...r.metadata } : r.metadata,
+      spec: r.spec === undefined ? base.spec : typeof r.spec === 'object' && r.spec !== null && !Array.isArray(r.spec) ? { ...base.spec, ...r.spec } : r.spec,
+    };
+    let result: ReturnType<typeof serviceToRequest> | undefined;
+    expect(() => (result = serviceToRequest(input as unknown as ServiceShape, {}))).not.toThrow();
+    expect(result?.ok).toBe(false);
+    if (!result || result.ok) return;
+    expect(result.failure.code).toBe('malformed-annotation');
+    expect(result.failure.message).toContain(msg);
+    expect(result.failure.message).not.toContain('\n');
+  });
+
+  test('a missing port, a missing protocol and empty policies keep their defaults', () => {
+    const r = serviceToRequest({ metadata: { name: 'web', namespace: 'shop' }, spec: { ports: [{}, { port: 53 }], externalTrafficPolicy: '', ipFamilyPolicy: '' } }, {});
+    expect(r.ok && r.request).toMatchObject({ ports: [{ port: 53, protocol: 'TCP' }], trafficPolicy: 'Cluster', familyPolicy: 'SingleStack' });
+  });
+
   test('tolerates JSON nulls and a missing spec', () => {
     const r = serviceToRequest({ metadata: { name: 'x', namespace: 'n', labels: null, annotations: null }, spec: null }, {});
     expect(r.ok && r.request).toMatchObject({ name: 'x', namespace: 'n', labels: {}, ports: [], requestedIPs: [] });

@@ -45,21 +45,65 @@ export interface DeprecatedAnnotation {
 export type ServiceRequest = { ok: true; request: Request; deprecated: DeprecatedAnnotation[] } | { ok: false; failure: Failure; deprecated: DeprecatedAnnotation[] };
 
 const POLICIES: readonly IPFamilyPolicy[] = ['SingleStack', 'PreferDualStack', 'RequireDualStack'];
+const PROTOCOLS: readonly string[] = ['TCP', 'UDP', 'SCTP'];
+
+type Fields = Record<string, unknown>;
+
+const isMap = (v: unknown): v is Fields => typeof v === 'object' && v !== null && !Array.isArray(v);
+const absent = (v: unknown): v is null | undefined => v === undefined || v === null;
+
+/** A bad value, shortly: `5`, `"x"`, `a list`, `a map`. */
+function shown(v: unknown): string {
+  if (Array.isArray(v)) return 'a list';
+  if (isMap(v)) return 'a map';
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v);
+  return String(v);
+}
+
+/** The problem with a map that must hold only strings (labels, annotations, a selector), if any. */
+function stringMapProblem(v: unknown, field: string, entry: (key: string) => string): string | undefined {
+  if (absent(v)) return undefined;
+  if (!isMap(v)) return `${field} must be a map of strings, got ${shown(v)}`;
+  for (const [key, value] of Object.entries(v)) {
+    if (typeof value !== 'string') return `${entry(key)} must be a string, got ${shown(value)}`;
+  }
+  return undefined;
+}
 
 /**
  * Read a Service's request for load-balancer IPs. Malformed input (a bad IP, two IPs of one
  * family, loadBalancerIP contradicting the annotation, an old and a new annotation name with
- * different values) is returned as a failure naming the field, never thrown.
+ * different values, a field of the wrong type) is returned as a failure naming the field,
+ * never thrown: the object comes from the wire as untyped JSON, whatever ServiceShape says.
  */
 export function serviceToRequest(svc: ServiceShape, namespaceLabels: Readonly<Record<string, string>>): ServiceRequest {
   const deprecated: DeprecatedAnnotation[] = [];
-  const fail = (message: string): ServiceRequest => ({ ok: false, failure: { code: 'malformed-annotation', message }, deprecated });
-  const meta = svc.metadata ?? {};
-  const spec = svc.spec ?? {};
-  const namespace = meta.namespace ?? 'default';
-  const name = meta.name ?? '';
+  const rawMeta: unknown = (svc as unknown as Fields | null)?.metadata;
+  const rawSpec: unknown = (svc as unknown as Fields | null)?.spec;
+  const metaFields: Fields = isMap(rawMeta) ? rawMeta : {};
+  const namespace = typeof metaFields.namespace === 'string' && metaFields.namespace ? metaFields.namespace : 'default';
+  const name = typeof metaFields.name === 'string' ? metaFields.name : '';
   const where = `${namespace}/${name}`;
-  const annotations = meta.annotations ?? {};
+  const fail = (message: string): ServiceRequest => ({ ok: false, failure: { code: 'malformed-annotation', message: `${where}: ${message}` }, deprecated });
+
+  // Shapes first: every later read may then use string and list methods.
+  if (!absent(rawMeta) && !isMap(rawMeta)) return fail(`metadata must be a map, got ${shown(rawMeta)}`);
+  if (!absent(rawSpec) && !isMap(rawSpec)) return fail(`spec must be a map, got ${shown(rawSpec)}`);
+  const spec: Fields = isMap(rawSpec) ? rawSpec : {};
+  const shapeProblem =
+    stringMapProblem(metaFields.annotations, 'metadata.annotations', (k) => `annotation ${k}`) ??
+    stringMapProblem(metaFields.labels, 'metadata.labels', (k) => `label ${k}`) ??
+    stringMapProblem(spec.selector, 'spec.selector', (k) => `spec.selector.${k}`) ??
+    scalarProblem(spec, 'loadBalancerIP') ??
+    scalarProblem(spec, 'ipFamilyPolicy') ??
+    scalarProblem(spec, 'externalTrafficPolicy');
+  if (shapeProblem) return fail(shapeProblem);
+  const annotations = (metaFields.annotations ?? {}) as Record<string, string>;
+  const labels = (metaFields.labels ?? {}) as Record<string, string>;
+  const selector = (spec.selector ?? {}) as Record<string, string>;
+  const loadBalancerIP = spec.loadBalancerIP as string | null | undefined;
+  const ipFamilyPolicy = spec.ipFamilyPolicy as string | null | undefined;
+  const externalTrafficPolicy = spec.externalTrafficPolicy as string | null | undefined;
 
   const read = (preferred: string): { value?: string; error?: string } => {
     const old = DEPRECATED_PREFIX + preferred.slice(preferred.indexOf('/') + 1);
@@ -67,7 +111,7 @@ export function serviceToRequest(svc: ServiceShape, namespaceLabels: Readonly<Re
     const then = annotations[old];
     if (then !== undefined) deprecated.push({ used: old, preferred });
     if (now !== undefined && then !== undefined && now !== then) {
-      return { error: `${where}: annotations ${preferred}="${now}" and ${old}="${then}" disagree; keep only ${preferred}` };
+      return { error: `annotations ${preferred}="${now}" and ${old}="${then}" disagree; keep only ${preferred}` };
     }
     const value = (now ?? then)?.trim();
     return value ? { value } : {};
@@ -81,14 +125,15 @@ export function serviceToRequest(svc: ServiceShape, namespaceLabels: Readonly<Re
   if (ipsAnnotation.error) return fail(ipsAnnotation.error);
 
   let familyPolicy: IPFamilyPolicy = 'SingleStack';
-  if (spec.ipFamilyPolicy) {
-    const policy = POLICIES.find((p) => p === spec.ipFamilyPolicy);
-    if (!policy) return fail(`${where}: spec.ipFamilyPolicy "${spec.ipFamilyPolicy}" is not one of ${POLICIES.join(', ')}`);
+  if (ipFamilyPolicy) {
+    const policy = POLICIES.find((p) => p === ipFamilyPolicy);
+    if (!policy) return fail(`spec.ipFamilyPolicy "${ipFamilyPolicy}" is not one of ${POLICIES.join(', ')}`);
     familyPolicy = policy;
   }
   const families: Family[] = [];
-  for (const f of spec.ipFamilies ?? []) {
-    if (f !== 'IPv4' && f !== 'IPv6') return fail(`${where}: spec.ipFamilies entry "${f}" is not IPv4 or IPv6`);
+  if (!absent(spec.ipFamilies) && !Array.isArray(spec.ipFamilies)) return fail(`spec.ipFamilies must be a list such as [IPv4], got ${shown(spec.ipFamilies)}`);
+  for (const f of (spec.ipFamilies ?? []) as unknown[]) {
+    if (f !== 'IPv4' && f !== 'IPv6') return fail(`spec.ipFamilies entry ${shown(f)} is not IPv4 or IPv6`);
     if (!families.includes(f)) families.push(f);
   }
 
@@ -97,46 +142,64 @@ export function serviceToRequest(svc: ServiceShape, namespaceLabels: Readonly<Re
     const name = ANNOTATIONS.loadBalancerIPs;
     for (const part of ipsAnnotation.value.split(',')) {
       const parsed = parseIP(part.trim());
-      if (!parsed.ok) return fail(`${where}: annotation ${name}: ${parsed.error}; write one IP, or one IPv4 and one IPv6, comma-separated`);
+      if (!parsed.ok) return fail(`annotation ${name}: ${parsed.error}; write one IP, or one IPv4 and one IPv6, comma-separated`);
       const twin = requestedIPs.find((ip) => ip.family === parsed.value.family);
       if (twin) {
-        return fail(`${where}: annotation ${name} lists two ${twin.family} addresses (${formatIP(twin)}, ${formatIP(parsed.value)}); give at most one per family`);
+        return fail(`annotation ${name} lists two ${twin.family} addresses (${formatIP(twin)}, ${formatIP(parsed.value)}); give at most one per family`);
       }
       requestedIPs.push(parsed.value);
     }
   }
-  const lbIP = spec.loadBalancerIP?.trim();
+  const lbIP = loadBalancerIP?.trim();
   if (lbIP) {
     const parsed = parseIP(lbIP);
-    if (!parsed.ok) return fail(`${where}: spec.loadBalancerIP: ${parsed.error}`);
+    if (!parsed.ok) return fail(`spec.loadBalancerIP: ${parsed.error}`);
     if (requestedIPs.length === 0) {
       requestedIPs = [parsed.value];
     } else if (!requestedIPs.some((ip) => ip.family === parsed.value.family && ip.value === parsed.value.value)) {
-      return fail(
-        `${where}: spec.loadBalancerIP ${formatIP(parsed.value)} is not among ${ANNOTATIONS.loadBalancerIPs} (${requestedIPs.map(formatIP).join(', ')}); set only the annotation`,
-      );
+      return fail(`spec.loadBalancerIP ${formatIP(parsed.value)} is not among ${ANNOTATIONS.loadBalancerIPs} (${requestedIPs.map(formatIP).join(', ')}); set only the annotation`);
     }
   }
 
   const ports: ServicePort[] = [];
-  for (const p of spec.ports ?? []) {
-    if (typeof p.port !== 'number') continue;
-    ports.push({ port: p.port, protocol: p.protocol || 'TCP' });
+  if (!absent(spec.ports) && !Array.isArray(spec.ports)) return fail(`spec.ports must be a list of ports such as [{port: 80}], got ${shown(spec.ports)}`);
+  for (const [i, p] of ((spec.ports ?? []) as unknown[]).entries()) {
+    const at = `spec.ports[${i}]`;
+    if (!isMap(p)) return fail(`${at} must be a map such as {port: 80, protocol: TCP}, got ${shown(p)}`);
+    // A port the API server will refuse anyway (missing) is skipped; one of the wrong type is refused.
+    if (absent(p.port)) continue;
+    if (typeof p.port !== 'number' || !Number.isInteger(p.port) || p.port < 1 || p.port > 65535) {
+      return fail(`${at}.port must be a port number from 1 to 65535, got ${shown(p.port)}`);
+    }
+    if (!absent(p.protocol) && typeof p.protocol !== 'string') return fail(`${at}.protocol must be a string (TCP, UDP or SCTP), got ${shown(p.protocol)}`);
+    const protocol = p.protocol || 'TCP';
+    if (!PROTOCOLS.includes(protocol)) return fail(`${at}.protocol ${shown(protocol)} is not TCP, UDP or SCTP`);
+    ports.push({ port: p.port, protocol });
+  }
+
+  if (externalTrafficPolicy && externalTrafficPolicy !== 'Cluster' && externalTrafficPolicy !== 'Local') {
+    return fail(`spec.externalTrafficPolicy "${externalTrafficPolicy}" is not Cluster or Local`);
   }
 
   const request: Request = {
     namespace,
     name,
-    labels: meta.labels ?? {},
+    labels,
     namespaceLabels,
     families,
     familyPolicy,
     requestedIPs,
     ports,
-    trafficPolicy: spec.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster',
-    selector: spec.selector ?? {},
+    trafficPolicy: externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster',
+    selector,
     ...(pool.value !== undefined && { pool: pool.value }),
     ...(sharing.value !== undefined && { sharingKey: sharing.value }),
   };
   return { ok: true, request, deprecated };
+}
+
+/** The problem with a spec field that must be a string when set, if any. */
+function scalarProblem(spec: Fields, key: string): string | undefined {
+  const v = spec[key];
+  return absent(v) || typeof v === 'string' ? undefined : `spec.${key} must be a string, got ${shown(v)}`;
 }
