@@ -137,20 +137,98 @@ function isHeadless(spec: Spec): boolean {
   return spec.clusterIP === 'None' || strings(spec.clusterIPs)[0] === 'None';
 }
 
+/** The ClusterIPs (canonical) and node ports a stored Service holds. Reads, never defaults. */
+function allocatedBy(s: Readonly<KubeObject>): { ips: string[]; ports: number[] } {
+  const spec = isObject(s.spec) ? (s.spec as Spec) : {};
+  const ips = strings(spec.clusterIPs)
+    .filter((ip) => ip !== 'None')
+    .map(canonicalIp);
+  const held = ports(spec)
+    .map((p) => p.nodePort)
+    .filter((n): n is number => typeof n === 'number' && n > 0);
+  if (typeof spec.healthCheckNodePort === 'number' && spec.healthCheckNodePort > 0) held.push(spec.healthCheckNodePort);
+  return { ips, ports: held };
+}
+
+/** What one allocation request must not hand out (see ServiceStrategy.takenIps). */
+interface Taken<K> {
+  has(k: K): boolean;
+  add(k: K): void;
+}
+
 /**
- * The Service strategy. Allocation reads what is taken from storage (every stored Service) plus
- * what in-flight requests reserved, so nothing leaks when a Service is deleted.
+ * Which stored Services hold each value (ClusterIP or node port). Normally one; a set, so that
+ * objects written around validation (the raw store) cannot corrupt the count.
+ */
+class Holders<K> {
+  private readonly byValue = new Map<K, Set<string>>();
+
+  constructor(private readonly freed: (k: K) => void) {}
+
+  get size(): number {
+    return this.byValue.size;
+  }
+
+  has(k: K): boolean {
+    return this.byValue.has(k);
+  }
+
+  /** Whether a Service other than `holder` holds `k`. */
+  heldByOther(k: K, holder: string | undefined): boolean {
+    const s = this.byValue.get(k);
+    return s !== undefined && (holder === undefined || s.size > 1 || !s.has(holder));
+  }
+
+  add(k: K, holder: string): void {
+    let s = this.byValue.get(k);
+    if (!s) this.byValue.set(k, (s = new Set()));
+    s.add(holder);
+  }
+
+  remove(k: K, holder: string): void {
+    const s = this.byValue.get(k);
+    if (!s?.delete(holder) || s.size > 0) return;
+    this.byValue.delete(k);
+    this.freed(k);
+  }
+}
+
+/**
+ * The Service strategy. Allocation reads what is taken from an index of what stored Services
+ * hold, kept up to date from the store's change stream (so deletes of every kind, garbage
+ * collection and namespace cleanup included, free what they held), plus what in-flight
+ * requests reserved. With a hint per range below which everything is held, a create costs
+ * O(1) amortised however many Services exist.
  */
 export class ServiceStrategy implements Strategy {
   private readonly ranges: Record<Family, Range>;
   private readonly pendingIps = new Set<string>();
   private readonly pendingPorts = new Set<number>();
+  private readonly ipHolders = new Holders<string>((ip) => this.ipFreed(ip));
+  private readonly portHolders = new Holders<number>((p) => this.portFreed(p));
+  /** Per family: every address of the range below this one is held in storage. */
+  private readonly ipHint: Record<Family, bigint>;
+  /** Every node port below this one is held in storage. */
+  private portHint: number;
 
   constructor(
-    private readonly store: ObjectStore,
+    store: ObjectStore,
     private readonly network: ServiceNetwork = DEFAULT_SERVICE_NETWORK,
   ) {
     this.ranges = { IPv4: rangeOf(network.ipv4Cidr), IPv6: rangeOf(network.ipv6Cidr) };
+    this.ipHint = { IPv4: this.ranges.IPv4.first, IPv6: this.ranges.IPv6.first };
+    this.portHint = network.nodePorts[0];
+    for (const s of store.peek('services')) this.index(s, true);
+    store.subscribe((c) => {
+      if (c.resource !== 'services') return;
+      if (c.oldObject) this.index(c.oldObject, false);
+      if (c.type !== 'DELETED') this.index(c.object, true);
+    });
+  }
+
+  /** How many ClusterIPs and node ports stored Services hold (for tests). */
+  get allocated(): { clusterIPs: number; nodePorts: number } {
+    return { clusterIPs: this.ipHolders.size, nodePorts: this.portHolders.size };
   }
 
   /** SetDefaults_Service and SetDefaults_ServicePort (v1), plus the LoadBalancer ingress ipMode. */
@@ -184,24 +262,61 @@ export class ServiceStrategy implements Strategy {
     svc.status = old.status ?? { loadBalancer: {} };
   }
 
-  private takenIps(exclude?: KubeObject): Set<string> {
-    const taken = new Set(this.pendingIps);
-    for (const s of this.store.peek('services')) {
-      if (exclude && s.metadata.uid === exclude.metadata.uid) continue;
-      for (const ip of strings(specOf(s).clusterIPs)) if (ip !== 'None') taken.add(canonicalIp(ip));
-    }
-    return taken;
+  /** The index entry of a stored Service: its namespace/name, as the store keys it. */
+  private static holderOf(s: Readonly<KubeObject>): string {
+    return `${s.metadata.namespace ?? ''}/${s.metadata.name ?? ''}`;
   }
 
-  private takenPorts(exclude?: KubeObject): Set<number> {
-    const taken = new Set(this.pendingPorts);
-    for (const s of this.store.peek('services')) {
-      if (exclude && s.metadata.uid === exclude.metadata.uid) continue;
-      const spec = specOf(s);
-      for (const p of ports(spec)) if (typeof p.nodePort === 'number' && p.nodePort > 0) taken.add(p.nodePort);
-      if (typeof spec.healthCheckNodePort === 'number' && spec.healthCheckNodePort > 0) taken.add(spec.healthCheckNodePort);
+  /** Adds or removes what a stored Service holds to or from the index. */
+  private index(s: Readonly<KubeObject>, add: boolean): void {
+    const holder = ServiceStrategy.holderOf(s);
+    const { ips, ports: held } = allocatedBy(s);
+    for (const ip of ips) {
+      if (add) this.ipHolders.add(ip, holder);
+      else this.ipHolders.remove(ip, holder);
     }
-    return taken;
+    for (const p of held) {
+      if (add) this.portHolders.add(p, holder);
+      else this.portHolders.remove(p, holder);
+    }
+  }
+
+  /** A ClusterIP freed in storage: allocation may look below the hint again. */
+  private ipFreed(ip: string): void {
+    const p = ipToBigInt(ip);
+    if (p && p.value < this.ipHint[p.family] && p.value >= this.ranges[p.family].first) this.ipHint[p.family] = p.value;
+  }
+
+  /** A node port freed in storage. */
+  private portFreed(port: number): void {
+    if (port < this.portHint && port >= this.network.nodePorts[0]) this.portHint = port;
+  }
+
+  /**
+   * What a request must treat as taken: what it took itself, what in-flight requests reserved,
+   * and what stored Services hold, except the Service being updated (its own allocations are
+   * its to keep or give up).
+   */
+  private takenIps(exclude?: KubeObject): Taken<string> {
+    const own = new Set<string>();
+    const holder = exclude ? ServiceStrategy.holderOf(exclude) : undefined;
+    return {
+      has: (ip) => own.has(ip) || this.pendingIps.has(ip) || this.ipHolders.heldByOther(ip, holder),
+      add: (ip) => {
+        own.add(ip);
+      },
+    };
+  }
+
+  private takenPorts(exclude?: KubeObject): Taken<number> {
+    const own = new Set<number>();
+    const holder = exclude ? ServiceStrategy.holderOf(exclude) : undefined;
+    return {
+      has: (p) => own.has(p) || this.pendingPorts.has(p) || this.portHolders.heldByOther(p, holder),
+      add: (p) => {
+        own.add(p);
+      },
+    };
   }
 
   /**
@@ -253,7 +368,7 @@ export class ServiceStrategy implements Strategy {
             }
             return;
           }
-          const ip = this.nextIp(family, taken);
+          const ip = this.nextIp(family, taken, old);
           if (ip === undefined) {
             errs.push({ type: 'Invalid', field: 'spec.clusterIPs', value: ips, detail: `failed to allocate a serviceIP: range is full` });
             return;
@@ -288,13 +403,12 @@ export class ServiceStrategy implements Strategy {
         }
         return requested;
       }
-      for (let p = lo; p <= hi; p++) {
-        if (!takenPorts.has(p)) {
-          takenPorts.add(p);
-          this.pendingPorts.add(p);
-          reservedPorts.push(p);
-          return p;
-        }
+      const p = this.nextPort(takenPorts, old);
+      if (p !== undefined) {
+        takenPorts.add(p);
+        this.pendingPorts.add(p);
+        reservedPorts.push(p);
+        return p;
       }
       errs.push({ type: 'Invalid', field, value: 0, detail: 'range is full' });
       return undefined;
@@ -316,13 +430,47 @@ export class ServiceStrategy implements Strategy {
     return { release };
   }
 
-  private nextIp(family: Family, taken: Set<string>): string | undefined {
+  /**
+   * The lowest free address of the family's range. Everything below the hint is held in
+   * storage, so the search starts there; below it only the updated Service's own addresses can
+   * be free for this request.
+   */
+  private nextIp(family: Family, taken: Taken<string>, old: KubeObject | undefined): string | undefined {
     const r = this.ranges[family];
-    for (let v = r.first; v <= r.last; v++) {
-      const ip = bigIntToIp(family, v);
-      if (!taken.has(ip)) return ip;
+    let hint = this.ipHint[family];
+    while (hint <= r.last && this.ipHolders.has(bigIntToIp(family, hint))) hint++;
+    this.ipHint[family] = hint;
+    let best: bigint | undefined;
+    for (let v = hint; v <= r.last; v++) {
+      if (!taken.has(bigIntToIp(family, v))) {
+        best = v;
+        break;
+      }
     }
-    return undefined;
+    for (const ip of old ? allocatedBy(old).ips : []) {
+      const p = ipToBigInt(ip);
+      if (p && p.family === family && p.value >= r.first && p.value < hint && (best === undefined || p.value < best) && !taken.has(ip)) best = p.value;
+    }
+    return best === undefined ? undefined : bigIntToIp(family, best);
+  }
+
+  /** The lowest free node port; see nextIp. */
+  private nextPort(taken: Taken<number>, old: KubeObject | undefined): number | undefined {
+    const [lo, hi] = this.network.nodePorts;
+    let hint = Math.max(this.portHint, lo);
+    while (hint <= hi && this.portHolders.has(hint)) hint++;
+    this.portHint = hint;
+    let best: number | undefined;
+    for (let p = hint; p <= hi; p++) {
+      if (!taken.has(p)) {
+        best = p;
+        break;
+      }
+    }
+    for (const p of old ? allocatedBy(old).ports : []) {
+      if (p >= lo && p < hint && (best === undefined || p < best) && !taken.has(p)) best = p;
+    }
+    return best;
   }
 
   /** patchAllocatedValues: a client that omits allocated values keeps them. */
