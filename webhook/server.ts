@@ -6,7 +6,8 @@
  *   `admission.k8s.io/v1` AdmissionReview in, one out. The server checks the review, hands the
  *   request to the route's AdmissionHandler, and wraps its verdict (uid echoed, patch as base64
  *   JSONPatch, denial as `allowed: false` with a Status). A review it cannot read gets HTTP 400
- *   with a one-line message.
+ *   with a one-line message; a body that is not `application/json` (charset utf-8 allowed) gets
+ *   HTTP 415 Unsupported Media Type, also with one line.
  * - `GET /healthz`: the process serves. `GET /readyz`: the `ready()` option says so (e.g. after
  *   the first configuration sync). `GET /metrics`: the Prometheus registry passed in.
  *
@@ -160,6 +161,29 @@ export function reviewResponse(uid: string, verdict: AdmissionVerdict, mutating:
   return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response };
 }
 
+/**
+ * Why a Content-Type is not an AdmissionReview's, or undefined when it is: `application/json`
+ * (what the API server sends), with any parameters, but a charset only if it is UTF-8 (JSON is
+ * UTF-8, RFC 8259).
+ */
+export function contentTypeProblem(header: string | undefined): string | undefined {
+  const shown = header === undefined || header.trim() === '' ? 'none' : JSON.stringify(oneLine(header).slice(0, 100));
+  if (header === undefined) return `no Content-Type: an AdmissionReview must be sent as application/json`;
+  const [mediaType = '', ...params] = header.split(';').map((p) => p.trim());
+  if (mediaType.toLowerCase() !== 'application/json') return `unsupported Content-Type ${shown}: an AdmissionReview must be sent as application/json`;
+  for (const param of params) {
+    const eq = param.indexOf('=');
+    if (eq < 0 || param.slice(0, eq).trim().toLowerCase() !== 'charset') continue;
+    const charset = param
+      .slice(eq + 1)
+      .trim()
+      .replace(/^"(.*)"$/, '$1')
+      .toLowerCase();
+    if (charset !== 'utf-8' && charset !== 'utf8') return `unsupported Content-Type ${shown}: an AdmissionReview must be UTF-8 JSON (application/json; charset=utf-8)`;
+  }
+  return undefined;
+}
+
 function oneLine(s: string): string {
   return s.replace(/\s+/g, ' ').trim();
 }
@@ -188,10 +212,21 @@ export function webhookApp(options: Omit<WebhookServerOptions, 'certificate' | '
 
   // Every body as raw bytes, whatever the Content-Type: a wrong header is reported as such below.
   const body = express.raw({ type: () => true, limit: MAX_REVIEW_BYTES });
+  // Only JSON is an AdmissionReview: anything else is refused before the body is read.
+  const jsonOnly = (req: Request, res: Response, next: NextFunction): void => {
+    const problem = contentTypeProblem(req.headers['content-type']);
+    if (problem === undefined) {
+      next();
+      return;
+    }
+    log(`${req.path}: 415 ${problem}`);
+    // The body is left unread: close the connection rather than drain up to MAX_REVIEW_BYTES.
+    res.set('Connection', 'close').status(415).type('text/plain').send(`${problem}\n`);
+  };
   for (const [name, route] of Object.entries(ADMISSION_ROUTES) as [AdmissionRouteName, (typeof ADMISSION_ROUTES)[AdmissionRouteName]][]) {
     const handler = options.handlers[name];
     if (!handler) continue;
-    app.post(route.path, body, (req, res) => {
+    app.post(route.path, jsonOnly, body, (req, res) => {
       const started = clock();
       let request: AdmissionRequest;
       try {

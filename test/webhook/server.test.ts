@@ -4,8 +4,9 @@
  */
 import { Metrics } from '../../webhook/metrics.js';
 import type { AdmissionRequest, AdmissionVerdict } from '../../webhook/review.js';
+import { request as httpsRequest } from 'node:https';
 import { MAX_REVIEW_BYTES, startWebhookServer, type WebhookServer } from '../../webhook/server.js';
-import { httpsCall, testBundle } from './support.js';
+import { httpsCall, NAMESPACE, SERVICE, testBundle } from './support.js';
 
 const bundle = testBundle();
 const metrics = new Metrics();
@@ -117,6 +118,59 @@ describe('admission', () => {
     expect(res.text.trimEnd()).not.toContain('\n');
     expect(seen.length).toBe(before);
   });
+
+  /** A POST with the given Content-Type header (none when undefined); httpsCall always sends application/json. */
+  const postAs = (path: string, contentType: string | undefined, body: string): Promise<{ status: number; text: string }> =>
+    new Promise((resolve, reject) => {
+      const req = httpsRequest(
+        {
+          host: '127.0.0.1',
+          port: server.port,
+          method: 'POST',
+          path,
+          ca: bundle.caCertPem,
+          servername: `${SERVICE}.${NAMESPACE}.svc`,
+          agent: false,
+          headers: { ...(contentType !== undefined && { 'Content-Type': contentType }), 'Content-Length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+
+  it.each<[string, string | undefined, string]>([
+    ['text/plain', 'text/plain', 'unsupported Content-Type "text/plain": an AdmissionReview must be sent as application/json'],
+    ['text/plain with a charset', 'text/plain; charset=utf-8', 'unsupported Content-Type "text/plain; charset=utf-8": an AdmissionReview must be sent as application/json'],
+    ['form data', 'application/x-www-form-urlencoded', 'unsupported Content-Type "application/x-www-form-urlencoded"'],
+    ['a JSON look-alike', 'application/jsonp', 'unsupported Content-Type "application/jsonp"'],
+    ['an empty header', '', 'unsupported Content-Type none'],
+    ['no header', undefined, 'no Content-Type: an AdmissionReview must be sent as application/json'],
+    ['JSON in Latin-1', 'application/json; charset=iso-8859-1', 'an AdmissionReview must be UTF-8 JSON (application/json; charset=utf-8)'],
+  ])('refuses %s with HTTP 415 and one line, before the handler runs', async (_case, contentType, message) => {
+    const before = seen.length;
+    const res = await postAs('/mutate/services', contentType, JSON.stringify(review(baseRequest)));
+    expect(res.status).toBe(415);
+    expect(res.text).toContain(message);
+    expect(res.text.trimEnd()).not.toContain('\n');
+    expect(seen.length).toBe(before);
+  });
+
+  it.each(['application/json', 'application/json; charset=utf-8', 'Application/JSON;charset="UTF-8"', 'application/json; charset=utf-8; foo=bar'])(
+    'accepts Content-Type %s',
+    async (contentType) => {
+      const before = seen.length;
+      const res = await postAs('/mutate/services', contentType, JSON.stringify(review({ ...baseRequest, uid: 'ct-1' })));
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.text)).toMatchObject({ response: { uid: 'ct-1', allowed: true } });
+      expect(seen.length).toBe(before + 1);
+    },
+  );
 
   it('rejects a body over the cap with HTTP 400', async () => {
     const huge = JSON.stringify(review({ ...baseRequest, object: { ...svc, data: 'x'.repeat(MAX_REVIEW_BYTES) } }));
