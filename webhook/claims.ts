@@ -15,6 +15,7 @@
  * spec, so each claim carries its holders' requests as JSON in the annotation
  * `metallb.io/holder-requests`; a claim without it (written by hand) is read conservatively.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { Allocator, newRequest, serviceKey, type Claim, type Failure, type Held, type Request, type Revocation } from '../core/allocator/index.js';
 import { claimName } from '../core/allocator/claim-name.js';
 import type { Pool } from '../core/config/index.js';
@@ -24,11 +25,17 @@ import { isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeOb
 /** Annotation on an IPClaim: JSON object `namespace/name` -> the holder's request. */
 export const HOLDER_REQUESTS_ANNOTATION = 'metallb.io/holder-requests';
 
-/** One Service holding an IP. `uid` is bound by the controller once the Service exists. */
+/**
+ * One Service holding an IP. `uid` is bound by the controller once the Service exists.
+ * `reservation` marks a tentative hold taken at admission for an update of the Service that
+ * needs new addresses: it becomes the Service's own only when the reconcile loop sees the
+ * stored Service showing it (the update was accepted), and expires otherwise.
+ */
 export interface ClaimHolder {
   namespace: string;
   name: string;
   uid?: string;
+  reservation?: string;
 }
 
 /** An IPClaim as stored. */
@@ -41,6 +48,9 @@ export type LedgerResult =
   | { ok: true; service: string; pool: string; ips: readonly IP[]; changed: boolean }
   /** `transient`: lost every race to other replicas; nothing is wrong with the request, retry. */
   | { ok: false; failure: Failure; transient?: boolean };
+
+/** The outcome of `Ledger.reserve`: the Service's addresses after the change, and the reservation holding the new ones. */
+export type ReserveResult = { ok: true; pool: string; ips: readonly IP[]; reservation?: string; changed: boolean } | { ok: false; failure: Failure; transient?: boolean };
 
 /** A Request as JSON (IPs as text). */
 interface StoredRequest extends Omit<Request, 'requestedIPs'> {
@@ -73,8 +83,19 @@ function holdersRequests(claim: IPClaim): Record<string, StoredRequest> {
   }
 }
 
-function holderKey(h: ClaimHolder): string {
-  return serviceKey(h.namespace, h.name);
+/**
+ * The key a holder is mirrored under: `namespace/name` for a Service's own hold, and
+ * `namespace/name*token` for a tentative one (the text the Service's `metallb.io/reservation`
+ * annotation carries). A reservation made for a Service created with generateName has the form
+ * `namespace/<generateName>*<token>` in its name already.
+ */
+export function holderKey(h: ClaimHolder): string {
+  return serviceKey(h.namespace, h.reservation ? `${h.name}*${h.reservation}` : h.name);
+}
+
+/** Whether a holder key is a tentative reservation (never a real Service name: `*` is not allowed in one). */
+export function isReservationKey(key: string): boolean {
+  return key.includes('*');
 }
 
 function asClaim(obj: KubeObject): IPClaim | undefined {
@@ -84,7 +105,22 @@ function asClaim(obj: KubeObject): IPClaim | undefined {
 }
 
 function sameRequest(a: Request, b: Request): boolean {
-  return JSON.stringify(storeRequest(a)) === JSON.stringify(storeRequest(b));
+  return isDeepStrictEqual(storeRequest(a), storeRequest(b));
+}
+
+function sameIP(a: IP, b: IP): boolean {
+  return a.family === b.family && a.value === b.value;
+}
+
+/** A request for exactly `ips` under another holder name: what a reservation is mirrored as. */
+function narrowed(req: Request, name: string, ips: readonly IP[]): Request {
+  return newRequest({
+    ...req,
+    name,
+    requestedIPs: [...ips],
+    families: ips.map((ip) => ip.family),
+    familyPolicy: ips.length > 1 ? 'RequireDualStack' : 'SingleStack',
+  });
 }
 
 /** Options of a Ledger. */
@@ -252,6 +288,122 @@ export class Ledger {
   }
 
   /**
+   * Admission's allocation: what the Service's addresses are after this change, taking new ones
+   * only as a tentative reservation. `keep` is what the stored Service shows now (the truth until
+   * the reconcile loop sees the change stored): kept addresses stay the Service's own and nothing
+   * the Service holds is released here, so a request refused later in the admission chain (API
+   * validation, a conflict, another webhook) moves and frees nothing. New addresses are claimed
+   * under the holder `{name, reservation: token}`; the reconcile loop makes them the Service's
+   * own once it sees the stored Service carrying the reservation, or lets them expire.
+   *
+   * `generated`: the Service has no name yet (generateName); `req.name` is then its reservation
+   * name already (`<generateName>*<token>`) and every address is claimed under it.
+   */
+  reserve(req: Request, keep: readonly IP[], options: { dryRun?: boolean; token: () => string; generated?: boolean; reuse?: string }): Promise<ReserveResult> {
+    const service = serviceKey(req.namespace, req.name);
+    // A reservation this Service already has (reinvocation of this admission, or an update of a
+    // Service whose earlier change is not adopted yet) is reused rather than made twice.
+    const reuse = options.generated ? req.name : options.reuse && options.reuse.startsWith(`${req.name}*`) ? options.reuse : undefined;
+    const reuseKey = reuse !== undefined ? serviceKey(req.namespace, reuse) : undefined;
+    const run = async (): Promise<ReserveResult> => {
+      for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
+        const reserved = reuseKey ? (this.heldBy(reuseKey)?.ips ?? []) : [];
+        const mine = [...keep, ...reserved.filter((ip) => !keep.some((k) => sameIP(k, ip)))];
+        const a = this.answer(req, mine, reuseKey && reuseKey !== service ? [reuseKey] : []);
+        if (!a.ok) return a;
+        const fresh = a.ips.filter((ip) => !mine.some((k) => sameIP(k, ip)));
+        const usesReserved = a.ips.some((ip) => reserved.some((r) => sameIP(r, ip)));
+        if (fresh.length === 0)
+          return {
+            ok: true,
+            pool: a.pool,
+            ips: a.ips,
+            ...(usesReserved && reuse !== undefined && { reservation: reuse }),
+            changed: !isDeepStrictEqual(a.ips.map(formatIP).sort(), keep.map(formatIP).sort()),
+          };
+        if (options.dryRun) return { ok: true, pool: a.pool, ips: a.ips, changed: true };
+        const name = reuse ?? `${req.name}*${options.token()}`;
+        const star = name.indexOf('*');
+        const holder: ClaimHolder = options.generated
+          ? { namespace: req.namespace, name }
+          : { namespace: req.namespace, name: name.slice(0, star), reservation: name.slice(star + 1) };
+        const key = holderKey(holder);
+        const wanted = narrowed(req, name, [...reserved.filter((r) => a.ips.some((ip) => sameIP(ip, r))), ...fresh]);
+        // Synchronously, so no other call in this replica can pick these addresses meanwhile.
+        const r = this.allocator.assign(wanted);
+        if (!r.ok) return r;
+        this.pending.add(key);
+        let claimed: Awaited<ReturnType<Ledger['claimAll']>>;
+        try {
+          claimed = await this.claimAll(wanted, a.pool, fresh, holder);
+        } finally {
+          this.settle(key, fresh);
+        }
+        if (claimed === false) continue;
+        if (claimed !== true) return { ok: false, failure: claimed.failure };
+        return { ok: true, pool: a.pool, ips: a.ips, reservation: name, changed: true };
+      }
+      const message = `${service}: other replicas took every candidate address ${this.maxAttempts} times in a row; retry`;
+      return { ok: false, failure: { code: 'pool-full', message }, transient: true };
+    };
+    return options.dryRun ? run() : this.exclusive([service, ...(reuseKey ? [reuseKey] : [])], run);
+  }
+
+  /**
+   * The allocator's answer for `req` when the Service holds exactly `keep`: its other holdings
+   * (left over from an earlier change, released by the loop soon) stay taken but are not its to
+   * keep. Computed on the mirror and put back as it was, in one synchronous step.
+   */
+  private answer(req: Request, keep: readonly IP[], also: readonly string[]) {
+    const service = serviceKey(req.namespace, req.name);
+    const saved = [service, ...also].flatMap((k) => this.allocator.release(k) ?? []);
+    const leftover = saved.flatMap((c) => c.ips.filter((ip) => !keep.some((k) => sameIP(k, ip))).map((ip) => ({ ip, c })));
+    const aside = (i: number) => `${req.name}*~${i}`;
+    try {
+      leftover.forEach(({ ip, c }, i) => this.allocator.restore([{ request: narrowed(c.request, aside(i), [ip]), ips: [ip], pool: c.pool }]));
+      if (keep.length > 0) {
+        const pool = saved[0]?.pool;
+        const held = { request: req, ips: keep, ...(pool !== undefined && { pool }) };
+        if (this.allocator.restore([held]).length > 0) this.allocator.restore([{ ...held, request: narrowed(req, req.name, keep) }]);
+      }
+      return this.allocator.assign(req, { dryRun: true });
+    } finally {
+      this.allocator.release(service);
+      leftover.forEach((_, i) => this.allocator.release(serviceKey(req.namespace, aside(i))));
+      for (const c of saved) this.allocator.restore([{ request: c.request, ips: c.ips, pool: c.pool }]);
+    }
+  }
+
+  /**
+   * The reconcile loop saw the stored Service `to` carrying `reservation` (`name*token`) and
+   * showing `shown`: the reservation's claims become the Service's own (UID bound), and the
+   * Service lets go of every address it no longer shows.
+   */
+  adopt(namespace: string, reservation: string, to: { name: string; uid?: string }, shown: readonly IP[]): Promise<void> {
+    const from = serviceKey(namespace, reservation);
+    const service = serviceKey(namespace, to.name);
+    return this.exclusive([from, service], async () => {
+      for (const name of [...(this.byHolder.get(from) ?? [])]) {
+        await this.update(name, (c) => {
+          const holders = c.spec.holders.filter((h) => holderKey(h) !== service);
+          const mine = holders.map((h) => (holderKey(h) === from ? { namespace, name: to.name, ...(to.uid ? { uid: to.uid } : {}) } : h));
+          const reqs = holdersRequests(c);
+          const stored = reqs[from];
+          delete reqs[from];
+          if (stored) reqs[service] = { ...stored, name: to.name };
+          return withHolders(c, mine, reqs);
+        });
+      }
+      await this.dropExcept(service, shown);
+    });
+  }
+
+  /** The Service lets go of every address it holds but `ips` (what the stored Service shows). */
+  keepOnly(service: string, ips: readonly IP[]): Promise<void> {
+    return this.exclusive([service], () => this.dropExcept(service, ips));
+  }
+
+  /**
    * Ends a Service's reservation: its view (and that of every holder of the reserved addresses,
    * whose mirroring the reservation may have refused meanwhile) is rebuilt from the claims.
    */
@@ -330,8 +482,13 @@ export class Ledger {
   }
 
   /** Claims every IP for the request; false when one was taken meanwhile (the mirror is refreshed). */
-  private async claimAll(req: Request, pool: string, ips: readonly IP[]): Promise<boolean | { failure: Failure }> {
-    const service = serviceKey(req.namespace, req.name);
+  private async claimAll(
+    req: Request,
+    pool: string,
+    ips: readonly IP[],
+    holder: ClaimHolder = { namespace: req.namespace, name: req.name },
+  ): Promise<boolean | { failure: Failure }> {
+    const service = holderKey(holder);
     for (const ip of ips) {
       const name = claimName(ip);
       const cached = this.claims.get(name);
@@ -349,7 +506,7 @@ export class Ledger {
             pool,
             family: ip.family,
             ...(req.sharingKey ? { sharingKey: req.sharingKey } : {}),
-            holders: [{ namespace: req.namespace, name: req.name }],
+            holders: [holder],
           },
         };
         try {
@@ -384,7 +541,7 @@ export class Ledger {
       }
       const ok = await this.write(name, cached, (c) => {
         const reqs = { ...holdersRequests(c), [service]: storeRequest(req) };
-        const holders = mine ? c.spec.holders : [...c.spec.holders, { namespace: req.namespace, name: req.name }];
+        const holders = mine ? c.spec.holders : [...c.spec.holders, holder];
         return withHolders(c, holders, reqs);
       });
       if (!ok) return false;

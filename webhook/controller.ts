@@ -24,11 +24,12 @@
  * Service deletions, and periodically for reservations past their grace). The leader also
  * writes each IPAddressPool's usage into its status (coalesced) and the per-pool metrics.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { serviceKey, serviceToRequest } from '../core/allocator/index.js';
 import { formatConfigError } from '../core/config/index.js';
 import { formatIP, parseIP, type IP } from '../core/ip/index.js';
-import type { Ledger, LedgerResult } from './claims.js';
-import { CONFIG_MAP_NAME, parseObjects, readConfigObjects } from './config-admission.js';
+import { holderKey, isReservationKey, type Ledger, type LedgerResult } from './claims.js';
+import { CONFIG_MAP_NAME, LAST_GOOD_CONFIG_MAP, parseObjects, readConfigObjects, type ConfigObjects } from './config-admission.js';
 import { CONFIG_KINDS, isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject, type Resource } from '../kube/client.js';
 import { systemClock, type Clock } from '../kube/clock.js';
 import { NamespaceLabels } from './namespaces.js';
@@ -39,6 +40,9 @@ export interface ControllerMetrics {
   setPoolUsage(pool: string, used: number, total: number): void;
   removePool?(pool: string): void;
   setConfigValid(valid: boolean): void;
+  setConfigStale?(stale: boolean): void;
+  setConfigLoaded?(loaded: boolean): void;
+  countUpdate?(ok: boolean): void;
   countAllocation(pool: string): void;
   countFailure(reason: string): void;
 }
@@ -92,18 +96,32 @@ function sameStatus(have: unknown, want: PoolStatus): boolean {
   return (Object.keys(want) as (keyof PoolStatus)[]).every((k) => h[k] === want[k]);
 }
 
-/** The IPs a Service shows as its assignment when its annotation and its status agree. */
-function shownIPs(svc: Service): IP[] | undefined {
-  const text = svc.metadata.annotations?.[ASSIGNMENT.ips];
-  if (!text) return undefined;
+/** The IPs of an assigned-ips annotation (empty when absent or malformed). */
+function parseIPs(text: string | undefined): IP[] {
+  if (!text) return [];
   const ips: IP[] = [];
   for (const t of text.split(',')) {
     const p = parseIP(t.trim());
-    if (!p.ok) return undefined;
+    if (!p.ok) return [];
     ips.push(p.value);
   }
+  return ips;
+}
+
+/**
+ * The IPs a Service shows as its assignment when its annotation and its status agree (the
+ * status is written by the controller alone, so a user cannot forge both).
+ */
+function shownIPs(svc: Service): IP[] | undefined {
+  const ips = parseIPs(svc.metadata.annotations?.[ASSIGNMENT.ips]);
+  if (ips.length === 0) return undefined;
   const status = (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '').sort();
-  return JSON.stringify(ips.map(formatIP).sort()) === JSON.stringify(status) ? ips : undefined;
+  return isDeepStrictEqual(ips.map(formatIP).sort(), status) ? ips : undefined;
+}
+
+/** One line, whatever was thrown. */
+function describeError(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).replace(/\s+/g, ' ').trim();
 }
 
 function keyOf(o: KubeObject): string {
@@ -149,15 +167,26 @@ export class Controller {
   private lastPoolWrite = 0;
   private idleWaiters: (() => void)[] = [];
   private configValid: boolean | undefined;
+  /** A valid configuration (current or recorded) has been applied: until then no Service is judged. */
+  private configApplied = false;
+  private configLoading: Promise<void> | undefined;
+  private configDirty = false;
+  private configReadFailures = 0;
+  private configReadError: string | undefined;
+  private lastGood: ConfigObjects | undefined;
+  private recordedText: string | undefined;
   private configErrors: string[] = [];
   private lastValidAt: string | undefined;
   /** Last event reason+message per Service, so a steady state emits nothing. */
   private readonly lastEvent = new Map<string, string>();
-  private readonly warnedDeprecated = new Set<string>();
+  /** Services warned about deprecated annotations (key -> UID), pruned when the Service goes. */
+  private readonly warnedDeprecated = new Map<string, string>();
   /** Why the last configuration change revoked a Service's IPs, until the Service is reconciled. */
   private readonly revokedWhy = new Map<string, string>();
   /** Services left without an IP by their last reconcile: tried again whenever a claim lets go. */
   private readonly waiting = new Set<string>();
+  /** Holders without a stored Service, and since when (monotonic ms) this process saw them so. */
+  private readonly waitingSince = new Map<string, number>();
   private readonly clock: Clock;
   private readonly log: (line: string) => void;
 
@@ -170,11 +199,8 @@ export class Controller {
   /** Loads the configuration and the Services and starts watching; resolves when loaded. */
   async start(): Promise<void> {
     const { kube, namespace, ledger } = this.options;
-    await this.loadConfig();
-    const configChanged = () => {
-      if (this.configTimer) clearTimeout(this.configTimer);
-      this.configTimer = setTimeout(() => void this.loadConfig().catch((e: unknown) => this.log(`config: ${String(e)}`)), 50);
-    };
+    await this.reloadConfig();
+    const configChanged = () => this.requestConfigLoad();
     for (const r of [RESOURCES.configMaps, ...Object.values(CONFIG_KINDS)]) {
       const isPools = r === CONFIG_KINDS.IPAddressPool;
       const ref = new Reflector(
@@ -230,6 +256,8 @@ export class Controller {
         const k = keyOf(s);
         if (type === 'DELETED') {
           this.services.delete(k);
+          this.lastEvent.delete(k);
+          this.warnedDeprecated.delete(k);
           this.reapSoon();
         } else {
           const cached = this.services.get(k);
@@ -355,13 +383,73 @@ export class Controller {
 
   // ---- configuration ----
 
+  /**
+   * Loads the configuration soon. Loads never overlap and the last one always reads after the
+   * last change: a change during a load makes one more load after it (an older read can never
+   * land after a newer one).
+   */
+  private requestConfigLoad(delayMs = 50): void {
+    if (this.stopped) return;
+    this.configDirty = true;
+    if (this.configLoading || this.configTimer) return;
+    this.configTimer = setTimeout(() => {
+      this.configTimer = undefined;
+      void this.reloadConfig();
+    }, delayMs);
+  }
+
+  /** Runs loads until no change is pending. */
+  private async reloadConfig(): Promise<void> {
+    if (this.configLoading) {
+      this.configDirty = true;
+      return this.configLoading;
+    }
+    this.configLoading = (async () => {
+      do {
+        this.configDirty = false;
+        try {
+          await this.loadConfig();
+          this.configReadFailures = 0;
+        } catch (e) {
+          // A read that failed (an API error other than "kind not installed") changes nothing:
+          // the last good configuration stays, and the read is tried again with backoff.
+          this.configReadFailures++;
+          this.configReadError = `could not read the configuration: ${describeError(e)}`;
+          this.log(`${this.configReadError}; keeping the last good one, retrying`);
+          this.options.metrics?.setConfigStale?.(true);
+          this.options.metrics?.countUpdate?.(false);
+          await this.reportConfig();
+          const backoff = Math.min(30_000, 200 * 2 ** Math.min(this.configReadFailures, 8)) * (0.5 + Math.random() / 2);
+          if (!this.stopped) {
+            this.configTimer = setTimeout(() => {
+              this.configTimer = undefined;
+              this.requestConfigLoad(0);
+            }, backoff);
+          }
+          break;
+        }
+      } while (this.configDirty && !this.stopped);
+    })().finally(() => {
+      this.configLoading = undefined;
+    });
+    return this.configLoading;
+  }
+
   private async loadConfig(): Promise<void> {
-    const result = parseObjects(await readConfigObjects(this.options.kube, this.options.namespace));
+    const { kube, namespace, ledger } = this.options;
+    const objects = await readConfigObjects(kube, namespace);
+    this.configReadError = undefined;
+    const result = parseObjects(objects);
     if (result.errors.length > 0) {
       this.configErrors = result.errors.map(formatConfigError);
       if (this.configValid !== false) this.log(`configuration invalid, keeping the last good one: ${this.configErrors.join('; ')}`);
       this.configValid = false;
       this.options.metrics?.setConfigValid(false);
+      this.options.metrics?.setConfigStale?.(true);
+      this.options.metrics?.countUpdate?.(false);
+      // A process that never saw a good configuration (a restart while an invalid one is in
+      // place) starts from the one the leader recorded, never from none: no IP is taken away.
+      if (!this.configApplied) await this.applyRecorded();
     } else {
       this.configValid = true;
       this.configErrors = [];
@@ -370,24 +458,88 @@ export class Controller {
         .toISOString()
         .replace(/\.\d{3}Z$/, 'Z');
       this.options.metrics?.setConfigValid(true);
-      const revoked = this.options.ledger.setPools(result.config.pools);
-      for (const r of revoked) {
-        this.log(`${r.service} loses ${r.ips.map(formatIP).join(', ')}: ${r.failure.message}`);
-        this.revokedWhy.set(r.service, r.failure.message);
-      }
-      this.enqueueAll();
-      this.schedulePoolStatus();
+      this.options.metrics?.setConfigStale?.(false);
+      this.options.metrics?.setConfigLoaded?.(true);
+      this.options.metrics?.countUpdate?.(true);
+      this.apply(result.config.pools, 'the current configuration');
+      this.lastGood = objects;
+      await this.recordLastGood();
     }
     await this.reportConfig();
   }
 
+  /** Applies pools: the ledger re-checks every claim, and Services that lost addresses are reconciled with the reason. */
+  private apply(pools: Parameters<Ledger['setPools']>[0], source: string): void {
+    const revoked = this.options.ledger.setPools(pools);
+    if (!this.configApplied) this.log(`configuration applied from ${source}: ${pools.length} pool(s)`);
+    this.configApplied = true;
+    for (const r of revoked) {
+      this.log(`${r.service} loses ${r.ips.map(formatIP).join(', ')}: ${r.failure.message}`);
+      this.revokedWhy.set(r.service, r.failure.message);
+    }
+    this.enqueueAll();
+    this.schedulePoolStatus();
+  }
+
+  /** Leader only: records the configuration just applied, so that a process starting while the current one is invalid can start from it. */
+  private async recordLastGood(): Promise<void> {
+    if (!this.leading || !this.lastGood) return;
+    const text = JSON.stringify(this.lastGood);
+    if (text === this.recordedText) return;
+    const { kube, namespace } = this.options;
+    const body = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: LAST_GOOD_CONFIG_MAP, namespace, labels: { 'app.kubernetes.io/managed-by': 'metallb-ts' } },
+      data: { objects: text },
+    };
+    try {
+      try {
+        await kube.create(RESOURCES.configMaps, body);
+      } catch (e) {
+        if (!isKubeError(e, 409)) throw e;
+        await kube.patch(RESOURCES.configMaps, LAST_GOOD_CONFIG_MAP, namespace, { data: body.data });
+      }
+      this.recordedText = text;
+    } catch (e) {
+      this.log(`recording the last good configuration: ${describeError(e)}`);
+    }
+  }
+
+  /** Applies the configuration the leader last recorded, if there is one and it parses. */
+  private async applyRecorded(): Promise<void> {
+    const { kube, namespace } = this.options;
+    let cm: KubeObject | undefined;
+    try {
+      cm = await kube.get(RESOURCES.configMaps, LAST_GOOD_CONFIG_MAP, namespace);
+    } catch (e) {
+      this.log(`reading the last good configuration: ${describeError(e)}`);
+      return;
+    }
+    const text = (cm?.data as Record<string, unknown> | undefined)?.objects;
+    if (typeof text !== 'string') {
+      this.log('no last good configuration recorded: running with no pools until the configuration is fixed; no IP is revoked meanwhile');
+      return;
+    }
+    try {
+      const objects = JSON.parse(text) as ConfigObjects;
+      const result = parseObjects(objects);
+      if (result.errors.length > 0) throw new Error(result.errors.map(formatConfigError).join('; '));
+      this.lastGood = objects;
+      this.recordedText = text;
+      this.apply(result.config.pools, `the last good configuration recorded in ${namespace}/${LAST_GOOD_CONFIG_MAP}`);
+    } catch (e) {
+      this.log(`the recorded last good configuration is unusable: ${describeError(e)}`);
+    }
+  }
+
   /** Leader only: the ConfigurationState and, when invalid, a Warning event on the ConfigMap. */
   private async reportConfig(): Promise<void> {
-    if (!this.leading || this.configValid === undefined) return;
+    if (!this.leading || (this.configValid === undefined && !this.configReadError)) return;
     const { kube, namespace } = this.options;
     const status = {
-      result: this.configValid ? 'Valid' : 'Invalid',
-      errors: this.configErrors,
+      result: this.configReadError ? 'Unreadable' : this.configValid ? 'Valid' : 'Invalid',
+      errors: this.configReadError ? [this.configReadError, ...this.configErrors] : this.configErrors,
       ...(this.lastValidAt ? { lastValidAt: this.lastValidAt } : {}),
     };
     try {
@@ -400,7 +552,7 @@ export class Controller {
         });
       }
       await kube.patch(RESOURCES.configurationStates, 'controller', namespace, { status }, { subresource: 'status' });
-      if (!this.configValid) {
+      if (this.configValid === false && !this.configReadError) {
         const cm = await kube.get(RESOURCES.configMaps, CONFIG_MAP_NAME, namespace);
         const about = cm ?? { apiVersion: 'metallb.io/v1beta1', kind: 'ConfigurationState', metadata: { name: 'controller', namespace } };
         await this.event(about, 'Warning', 'ConfigInvalid', `configuration invalid, running on the last valid one: ${this.configErrors.join('; ')}`);
@@ -431,12 +583,8 @@ export class Controller {
       if (svc.metadata.annotations?.[ASSIGNMENT.ips] !== undefined) await this.clear(svc, 'the Service is no longer of type LoadBalancer handled by MetalLB');
       return;
     }
+    if (!this.configApplied) return; // no valid configuration yet: nothing is judged, nothing moves
     const ns = svc.metadata.namespace ?? '';
-    const reservation = svc.metadata.annotations?.[ASSIGNMENT.reservation];
-    if (reservation && ledger.claimsOf(serviceKey(ns, reservation)).length > 0) {
-      // Admitted under generateName: hand the reservation's claims to the Service that was created.
-      await ledger.bind({ namespace: ns, name: reservation }, { name: svc.metadata.name ?? '', ...(svc.metadata.uid ? { uid: svc.metadata.uid } : {}) });
-    }
     await this.reconcileService(svc, key, await this.labelsOf(ns));
   }
 
@@ -485,36 +633,43 @@ export class Controller {
       const reservation = svc.metadata.annotations?.[ASSIGNMENT.reservation];
       if (reservation) reservations.set(serviceKey(svc.metadata.namespace ?? '', reservation), svc);
     }
-    const now = this.clock.now().getTime();
+    // Grace is measured on our own monotonic clock from when this process first saw the holder
+    // waiting (never the server's creationTimestamp against our clock: the two may disagree).
+    const now = this.clock.monotonic();
     const grace = this.options.reservationGraceMs ?? 30_000;
+    const seen = new Set<string>();
     for (const claim of ledger.all()) {
-      const age = now - Date.parse(claim.metadata.creationTimestamp ?? '') || 0;
       for (const h of claim.spec.holders) {
         if (!this.leading || this.stopped) return;
-        const key = serviceKey(h.namespace, h.name);
+        const key = holderKey(h);
         // A worker has it, or will soon: let it finish first.
         if (this.queue.has(key) || this.active.has(key)) continue;
-        const svc = this.services.get(key);
+        const svc = isReservationKey(key) ? undefined : this.services.get(key);
         if (svc) {
           // Re-created under the same name, or turned away from us: the worker rebinds or releases.
           if ((h.uid && h.uid !== svc.metadata.uid) || !isOurs(svc as never, this.options.loadBalancerClass)) this.enqueue(key);
           continue;
         }
-        if (h.name.includes('*')) {
-          const owner = reservations.get(key);
-          if (owner) {
-            this.enqueue(keyOf(owner));
-            continue;
-          }
+        const owner = isReservationKey(key) ? reservations.get(key) : undefined;
+        if (owner) {
+          this.enqueue(keyOf(owner));
+          continue;
         }
-        // A holder with a UID whose Service is gone is released at once; one never bound waits
-        // for its Service to be created.
-        if (h.uid || age > grace) {
-          this.log(`releasing ${key}'s claim on ${claim.spec.ip}: ${h.uid ? 'the Service is gone' : 'no such Service appeared'}`);
+        // A holder with a UID whose Service is gone is released at once; a reservation, or a
+        // holder never bound, waits for its Service to be stored.
+        seen.add(key);
+        const first = this.waitingSince.get(key) ?? now;
+        this.waitingSince.set(key, first);
+        if (h.uid || now - first > grace) {
+          this.log(
+            `releasing ${key}'s claim on ${claim.spec.ip}: ${h.uid ? 'the Service is gone' : isReservationKey(key) ? 'no stored Service carries the reservation' : 'no such Service appeared'}`,
+          );
           await ledger.release(key);
+          this.waitingSince.delete(key);
         }
       }
     }
+    for (const k of [...this.waitingSince.keys()]) if (!seen.has(k)) this.waitingSince.delete(k);
   }
 
   // ---- pool usage: metrics and IPAddressPool status ----
@@ -584,16 +739,47 @@ export class Controller {
     }
   }
 
+  /**
+   * Whether the stored Service may take over the reservation it carries: the reservation was
+   * made for it (its name, or its generateName, before the `*`), its claims hold only addresses
+   * the Service shows, and no older Service carries the same text. Anything else (a forged or
+   * copied annotation, a reservation of an update that was not the last) gets nothing and expires.
+   */
+  private mayAdopt(svc: Service, reservation: string, shown: readonly IP[]): boolean {
+    const star = reservation.indexOf('*');
+    if (star <= 0 && !(star === 0 && svc.metadata.generateName === '')) return false;
+    const prefix = reservation.slice(0, star);
+    if (prefix !== svc.metadata.name && prefix !== svc.metadata.generateName) return false;
+    const ns = svc.metadata.namespace ?? '';
+    const held = this.options.ledger.heldBy(serviceKey(ns, reservation))?.ips ?? [];
+    if (held.length === 0 || !held.every((ip) => shown.some((s) => s.family === ip.family && s.value === ip.value))) return false;
+    for (const other of this.services.values()) {
+      if (other === svc || other.metadata.namespace !== ns || other.metadata.annotations?.[ASSIGNMENT.reservation] !== reservation) continue;
+      const a = other.metadata.creationTimestamp ?? '';
+      const b = svc.metadata.creationTimestamp ?? '';
+      if (a < b || (a === b && (other.metadata.name ?? '') < (svc.metadata.name ?? ''))) return false;
+    }
+    return true;
+  }
+
+  /**
+   * The stored Service is the truth (the KEP-1880 pattern): a reservation it carries becomes its
+   * own, addresses it no longer shows are let go, and what it shows is kept while its request
+   * allows it. Only then is anything allocated afresh (admitted while the webhook was down,
+   * revoked by a configuration change, or a claim lost).
+   */
   private async reconcileService(svc: Service, key: string, labels: Record<string, string>): Promise<void> {
     const { ledger } = this.options;
     const uid = svc.metadata.uid;
+    const ns = svc.metadata.namespace ?? '';
+    const name = svc.metadata.name ?? '';
     for (const c of ledger.claimsOf(key)) {
-      const h = c.spec.holders.find((x) => serviceKey(x.namespace, x.name) === key);
+      const h = c.spec.holders.find((x) => holderKey(x) === key);
       if (h && uid && h.uid !== uid) await ledger.bind(h, { name: h.name, uid });
     }
     const read = serviceToRequest(svc as never, labels);
-    if (read.deprecated.length > 0 && uid && !this.warnedDeprecated.has(uid)) {
-      this.warnedDeprecated.add(uid);
+    if (read.deprecated.length > 0 && uid && this.warnedDeprecated.get(key) !== uid) {
+      this.warnedDeprecated.set(key, uid);
       const names = read.deprecated.map((d) => `${d.used} (use ${d.preferred})`).join(', ');
       await this.event(svc, 'Warning', 'DeprecatedAnnotation', `deprecated annotations: ${names}`);
     }
@@ -603,14 +789,26 @@ export class Controller {
       await this.failed(svc, key, read.failure.code, read.failure.message);
       return;
     }
-    const held = ledger.heldBy(key)?.ips.map(formatIP);
-    const shown = held ? undefined : shownIPs(svc);
+    const annotated = parseIPs(svc.metadata.annotations?.[ASSIGNMENT.ips]);
+    const reservation = svc.metadata.annotations?.[ASSIGNMENT.reservation];
+    if (reservation && this.mayAdopt(svc, reservation, annotated)) {
+      await ledger.adopt(ns, reservation, { name, ...(uid ? { uid } : {}) }, annotated);
+    }
+    const heldBefore = ledger.heldBy(key)?.ips ?? [];
+    const isHeld = (ip: IP) => heldBefore.some((h) => h.family === ip.family && h.value === ip.value);
     let result: LedgerResult | undefined;
-    if (shown) {
+    let shown: IP[] | undefined;
+    if (annotated.length > 0 && annotated.every(isHeld)) {
+      // What the stored Service shows is claimed: keep exactly that (an accepted change's old
+      // addresses are let go here, never at admission).
+      if (heldBefore.length > annotated.length) await ledger.keepOnly(key, annotated);
+      shown = annotated;
+    } else if (heldBefore.length === 0) {
       // No claim behind an assignment the Service shows in both annotation and status (a claim
       // deleted by hand): take the same IPs again if they are free, so the IP does not move. The
       // second call keeps them and records the Service's own request in the claims.
-      if ((await ledger.allocate({ ...read.request, requestedIPs: shown })).ok) result = await ledger.allocate(read.request);
+      shown = shownIPs(svc);
+      if (shown && (await ledger.allocate({ ...read.request, requestedIPs: shown })).ok) result = await ledger.allocate(read.request);
     }
     result ??= await ledger.allocate(read.request);
     if (!result.ok) {
@@ -627,27 +825,41 @@ export class Controller {
     if (annotations[ASSIGNMENT.pool] !== result.pool) patch[ASSIGNMENT.pool] = result.pool;
     if (annotations[ASSIGNMENT.ips] !== ips.join(',')) patch[ASSIGNMENT.ips] = ips.join(',');
     if (annotations[ASSIGNMENT.reservation] !== undefined) patch[ASSIGNMENT.reservation] = null;
-    const ns = svc.metadata.namespace ?? '';
-    const name = svc.metadata.name ?? '';
+    let wrote = false;
     try {
-      if (Object.keys(patch).length > 0) await this.options.kube.patch(RESOURCES.services, name, ns, { metadata: { annotations: patch } });
+      if (Object.keys(patch).length > 0) {
+        // Against the version judged: a change stored meanwhile is reconciled afresh (409).
+        await this.options.kube.patch(RESOURCES.services, name, ns, { metadata: { annotations: patch, resourceVersion: svc.metadata.resourceVersion } });
+        wrote = true;
+      }
       const ingress = ips.map((ip) => ({ ip, ipMode: 'VIP' }));
       const have = svc.status?.loadBalancer?.ingress ?? [];
-      if (JSON.stringify(have.map((i) => ({ ip: i.ip, ipMode: i.ipMode }))) !== JSON.stringify(ingress)) {
+      if (
+        !isDeepStrictEqual(
+          have.map((i) => ({ ip: i.ip, ipMode: i.ipMode })),
+          ingress,
+        )
+      ) {
         await this.options.kube.patch(RESOURCES.services, name, ns, { status: { loadBalancer: { ingress } } }, { subresource: 'status' });
+        wrote = true;
       }
     } catch (e) {
       if (isKubeError(e, 404)) return; // deleted meanwhile: the watch will tell
+      if (isKubeError(e, 409)) {
+        this.enqueueLater(key, 50); // changed under us: judge the new version
+        return;
+      }
       throw e;
     }
     if (result.changed) this.options.metrics?.countAllocation(result.pool);
     this.waiting.delete(key);
-    const was = held ?? shown?.map(formatIP) ?? [];
+    const was = heldBefore.length > 0 ? heldBefore.map(formatIP) : (shown?.map(formatIP) ?? []);
     if (was.some((ip) => !ips.includes(ip))) {
-      const why = revoked ?? (held ? 'the Service asks for something else now' : 'the address was taken meanwhile');
+      const why = revoked ?? (heldBefore.length > 0 ? 'the Service asks for something else now' : 'the address was taken meanwhile');
       await this.event(svc, 'Warning', 'ClearAssignment', `current IP [${was.map((i) => `"${i}"`).join(', ')}] not allowed: ${why}; assigning another`);
     }
-    await this.once(svc, key, 'Normal', 'IPAllocated', `Assigned IP [${ips.map((i) => `"${i}"`).join(', ')}] from pool "${result.pool}"`);
+    // Told once per change: a restart or a resync of a Service in agreement writes nothing.
+    if (wrote || result.changed) await this.once(svc, key, 'Normal', 'IPAllocated', `Assigned IP [${ips.map((i) => `"${i}"`).join(', ')}] from pool "${result.pool}"`);
   }
 
   private async failed(svc: Service, key: string, code: string, message: string): Promise<void> {

@@ -13,8 +13,9 @@
 import { randomBytes } from 'node:crypto';
 import { claimName } from '../core/allocator/claim-name.js';
 import { serviceKey, serviceToRequest, type Failure, type FailureCode, type Request, type ServiceShape } from '../core/allocator/index.js';
-import { formatIP, parseIP } from '../core/ip/index.js';
-import type { Ledger } from './claims.js';
+import { isDeepStrictEqual } from 'node:util';
+import { formatIP, parseIP, type IP } from '../core/ip/index.js';
+import { isReservationKey, type Ledger } from './claims.js';
 import type { NamespaceLabelReader } from './namespaces.js';
 import type { AdmissionHandler, AdmissionRequest, AdmissionVerdict, JsonPatchOperation } from './review.js';
 
@@ -45,11 +46,13 @@ export interface ServiceAdmissionOptions {
 /** Failures admitted with a warning: the Service is valid, addresses are just short. */
 const SHORTAGES: ReadonlySet<FailureCode> = new Set(['pool-full', 'no-pool-for-family']);
 
-/** HTTP-like code of a denial. */
+/**
+ * The HTTP code of a denial, as kube-apiserver answers: 403 Forbidden when the namespace may not
+ * use the pool (a policy, not a typo), 422 Invalid for every field the user can correct. Never
+ * 409: kubectl apply retries a Conflict as if it were a race.
+ */
 function denialCode(code: FailureCode): number {
-  if (code === 'ip-in-use' || code === 'sharing-key-mismatch' || code === 'port-conflict') return 409;
-  if (code === 'pool-not-allowed') return 403;
-  return 400;
+  return code === 'pool-not-allowed' ? 403 : 422;
 }
 
 type Service = ServiceShape & { metadata?: ServiceShape['metadata'] & { generateName?: string; uid?: string } };
@@ -93,6 +96,36 @@ export function annotationPatch(svc: Service, want: Partial<Record<string, strin
   return ops;
 }
 
+/** The IPs of an assigned-ips annotation (empty when absent or malformed). */
+function parseIPs(text: string | undefined): IP[] {
+  if (!text) return [];
+  const out: IP[] = [];
+  for (const t of text.split(',')) {
+    const p = parseIP(t.trim());
+    if (!p.ok) return [];
+    out.push(p.value);
+  }
+  return out;
+}
+
+/** Our annotations as the object carries them (undefined where absent). */
+function assignmentOf(svc: Service): Record<string, string | undefined> {
+  const a = annotations(svc);
+  return { [ASSIGNMENT.pool]: a[ASSIGNMENT.pool], [ASSIGNMENT.ips]: a[ASSIGNMENT.ips], [ASSIGNMENT.reservation]: a[ASSIGNMENT.reservation] };
+}
+
+const OWNED: ReadonlySet<string> = new Set(Object.values(ASSIGNMENT));
+
+/** Whether two versions of a Service differ only in what we own (our annotations) and bookkeeping metadata. */
+export function sameUserContent(a: Service, b: Service): boolean {
+  const strip = (s: Service) => {
+    const { metadata, status: _status, ...rest } = s as Service & { status?: unknown };
+    const ann = Object.fromEntries(Object.entries(metadata?.annotations ?? {}).filter(([k]) => !OWNED.has(k)));
+    return { rest, labels: metadata?.labels ?? {}, annotations: ann };
+  };
+  return isDeepStrictEqual(strip(a), strip(b));
+}
+
 const NO_ASSIGNMENT = { [ASSIGNMENT.pool]: undefined, [ASSIGNMENT.ips]: undefined, [ASSIGNMENT.reservation]: undefined };
 
 /** The two admission handlers for Services. */
@@ -100,37 +133,53 @@ export class ServiceAdmission {
   private readonly random: () => string;
 
   constructor(private readonly options: ServiceAdmissionOptions) {
-    this.random = options.random ?? (() => randomBytes(4).toString('hex').slice(0, 5));
+    // Unguessable: a reservation is honoured only for the Service that carries it, and its text is seen by others only once stored.
+    this.random = options.random ?? (() => randomBytes(5).toString('hex'));
   }
 
-  /** Mutating, CREATE and UPDATE: allocate and record the assignment on the object. */
+  /**
+   * Mutating, CREATE and UPDATE: allocate and record the assignment on the object.
+   *
+   * Nothing here outlives a refused request: addresses the Service already shows stay its own,
+   * new ones are only reserved (see Ledger.reserve), and nothing is released; the reconcile loop
+   * does that once it sees the stored Service. Annotations we own are never taken from the user:
+   * they are computed, or (for a write that changes nothing the user controls, which is how the
+   * controller writes) accepted only when the claims back them.
+   */
   readonly mutate: AdmissionHandler = async (request) => {
     const svc = request.object as Service | undefined;
-    const old = request.oldObject as Service | undefined;
+    const old = request.operation === 'UPDATE' ? (request.oldObject as Service | undefined) : undefined;
     if (request.operation !== 'CREATE' && request.operation !== 'UPDATE') return { allowed: true };
     if (!svc) return { allowed: true };
     const { ledger, loadBalancerClass } = this.options;
     if (!isOurs(svc, loadBalancerClass)) {
-      // Type changed away from LoadBalancer (or to another class): release and strip our marks.
-      const holder = this.holderOf(request, svc);
-      if (old && isOurs(old, loadBalancerClass) && holder && !request.dryRun) await ledger.release(holder);
+      // Type changed away from LoadBalancer (or to another class): strip our marks; the loop
+      // releases the claims once the change is stored.
       const patch = annotationPatch(svc, NO_ASSIGNMENT);
       return patch.length > 0 ? { allowed: true, patch } : { allowed: true };
     }
+    const oldOurs = old && isOurs(old, loadBalancerClass) ? old : undefined;
+    if (oldOurs && sameUserContent(oldOurs, svc)) return this.ownWrite(request, svc, oldOurs);
+
     const read = await this.requestOf(request, svc, true);
-    if (!read.ok) return { allowed: true }; // the validating handler explains
-    const { req, reservation } = read;
-    const stale = annotations(svc)[ASSIGNMENT.reservation];
-    if (reservation === undefined && stale && svc.metadata?.name && !request.dryRun) {
-      // The Service got its name since its reservation: hand the reservation's claims to it first,
-      // so that this update keeps the IPs instead of allocating new ones.
-      await ledger.bind({ namespace: req.namespace, name: stale }, { name: req.name, ...(svc.metadata.uid ? { uid: svc.metadata.uid } : {}) });
+    if (!read.ok) {
+      // The validating handler explains; what we own goes back to what is stored.
+      const patch = annotationPatch(svc, oldOurs ? assignmentOf(oldOurs) : NO_ASSIGNMENT);
+      return patch.length > 0 ? { allowed: true, patch } : { allowed: true };
     }
-    const result = await ledger.allocate(req, { dryRun: request.dryRun });
+    const { req, reservation } = read;
+    const keep = oldOurs ? await this.shownAndHeld(request, oldOurs, req.namespace, req.name) : [];
+    const incoming = annotations(svc)[ASSIGNMENT.reservation];
+    const result = await ledger.reserve(req, keep, {
+      ...(request.dryRun && { dryRun: true }),
+      token: this.random,
+      ...(reservation !== undefined && { generated: true }),
+      ...(reservation === undefined && incoming !== undefined && { reuse: incoming }),
+    });
     if (!result.ok) {
       this.options.metrics?.countFailure(result.failure.code);
-      // Nothing backs a user-written assignment: take it off.
-      const patch = annotationPatch(svc, NO_ASSIGNMENT);
+      // Nothing is moved: the object keeps what is stored (nothing, for a create).
+      const patch = annotationPatch(svc, oldOurs ? assignmentOf(oldOurs) : NO_ASSIGNMENT);
       const warnings = SHORTAGES.has(result.failure.code) ? [result.failure.message] : undefined;
       return { allowed: true, ...(patch.length > 0 && { patch }), ...(warnings && { warnings }) };
     }
@@ -138,44 +187,80 @@ export class ServiceAdmission {
     const patch = annotationPatch(svc, {
       [ASSIGNMENT.pool]: result.pool,
       [ASSIGNMENT.ips]: result.ips.map(formatIP).join(','),
-      [ASSIGNMENT.reservation]: reservation,
+      [ASSIGNMENT.reservation]: result.reservation ?? (oldOurs && result.ips.length > keep.length ? annotations(oldOurs)[ASSIGNMENT.reservation] : undefined),
     });
     return patch.length > 0 ? { allowed: true, patch } : { allowed: true };
   };
 
   /**
+   * An update that changes nothing the user controls (the controller recording or clearing an
+   * assignment, or a user editing only our annotations): our annotations pass when the claims
+   * back them, and go back to what is stored otherwise.
+   */
+  private async ownWrite(request: AdmissionRequest, svc: Service, old: Service): Promise<AdmissionVerdict> {
+    const namespace = request.namespace ?? svc.metadata?.namespace ?? 'default';
+    const name = svc.metadata?.name || request.name;
+    const written = annotations(svc)[ASSIGNMENT.ips];
+    const reservation = annotations(svc)[ASSIGNMENT.reservation];
+    const storedReservation = annotations(old)[ASSIGNMENT.reservation];
+    const reservationOk = reservation === undefined || reservation === storedReservation;
+    if (reservationOk && (written === undefined || (await this.backedByClaims(namespace, name, written, reservation)))) {
+      // A cleared assignment with a pool annotation left behind is tidied.
+      if (written === undefined && annotations(svc)[ASSIGNMENT.pool] !== undefined) return { allowed: true, patch: annotationPatch(svc, { [ASSIGNMENT.pool]: undefined }) };
+      return { allowed: true };
+    }
+    const patch = annotationPatch(svc, assignmentOf(old));
+    return patch.length > 0 ? { allowed: true, patch } : { allowed: true };
+  }
+
+  /** The IPs the stored Service shows that its claims (its own, not a reservation) back. */
+  private async shownAndHeld(request: AdmissionRequest, old: Service, namespace: string, name: string): Promise<IP[]> {
+    const shown = parseIPs(annotations(old)[ASSIGNMENT.ips]);
+    if (shown.length === 0) return [];
+    const holder = serviceKey(namespace, name);
+    const held = () => this.options.ledger.heldBy(holder)?.ips ?? [];
+    const backed = () => shown.filter((ip) => held().some((h) => h.family === ip.family && h.value === ip.value));
+    if (backed().length === shown.length || request.dryRun) return backed();
+    // The mirror may lag another replica's writes: read the claims themselves.
+    for (const ip of shown) await this.options.ledger.refresh(claimName(ip));
+    return backed();
+  }
+
+  /**
    * Validating, CREATE and UPDATE: deny what the user can fix, warn about shortages and
    * deprecated annotations. It sees the mutated object: an assignment with a claim behind it is
-   * the mutator's work and is accepted as is.
+   * the mutator's work and is accepted as is. An update that changes nothing the user controls
+   * is not judged again (the controller's own writes, and objects that became invalid only
+   * because the configuration changed under them).
    */
   readonly validate: AdmissionHandler = async (request) => {
     const svc = request.object as Service | undefined;
     if ((request.operation !== 'CREATE' && request.operation !== 'UPDATE') || !svc) return { allowed: true };
     if (!isOurs(svc, this.options.loadBalancerClass)) return { allowed: true };
+    const old = request.operation === 'UPDATE' ? (request.oldObject as Service | undefined) : undefined;
+    if (old && isOurs(old, this.options.loadBalancerClass) && sameUserContent(old, svc)) return { allowed: true };
     const read = await this.requestOf(request, svc, false);
     if (!read.ok) return deny(read.failure, read.warnings);
     const { req, warnings } = read;
-    const holder = serviceKey(req.namespace, req.name);
     const written = annotations(svc)[ASSIGNMENT.ips];
-    if (written !== undefined && (await this.backedByClaims(holder, written))) return verdict(true, warnings);
+    const namespace = req.namespace;
+    const name = svc.metadata?.name || request.name;
+    if (written !== undefined && (await this.backedByClaims(namespace, name, written, annotations(svc)[ASSIGNMENT.reservation]))) return verdict(true, warnings);
     const answer = this.options.ledger.allocator.assign(req, { dryRun: true });
     if (answer.ok) return verdict(true, warnings);
     if (SHORTAGES.has(answer.failure.code)) return verdict(true, [...warnings, answer.failure.message]);
     return deny(answer.failure, warnings);
   };
 
-  /** Whether the claims record exactly `written` (comma-separated IPs) for the holder. */
-  private async backedByClaims(holder: string, written: string): Promise<boolean> {
-    const ips = written.split(',').map((t) => parseIP(t.trim()));
-    if (ips.length === 0 || ips.some((p) => !p.ok)) return false;
-    const want = ips.map((p) => (p.ok ? formatIP(p.value) : '')).sort();
-    const matches = () => {
-      const held = this.options.ledger.heldBy(holder);
-      return !!held && JSON.stringify(held.ips.map(formatIP).sort()) === JSON.stringify(want);
-    };
+  /** Whether the claims record every IP of `written` for the Service, as its own or under its reservation. */
+  private async backedByClaims(namespace: string, name: string | undefined, written: string, reservation: string | undefined): Promise<boolean> {
+    const ips = parseIPs(written);
+    if (ips.length === 0 || ips.length !== written.split(',').length) return false;
+    const holders = [...(name ? [serviceKey(namespace, name)] : []), ...(reservation && isReservationKey(reservation) ? [serviceKey(namespace, reservation)] : [])];
+    const matches = () => ips.every((ip) => holders.some((h) => (this.options.ledger.heldBy(h)?.ips ?? []).some((x) => x.family === ip.family && x.value === ip.value)));
     if (matches()) return true;
     // The mutating call may have reached another replica whose claims our mirror has not seen yet.
-    for (const p of ips) if (p.ok) await this.options.ledger.refresh(claimName(p.value));
+    for (const ip of ips) await this.options.ledger.refresh(claimName(ip));
     return matches();
   }
 
