@@ -436,7 +436,7 @@ export class Controller {
   }
 
   private async loadConfig(): Promise<void> {
-    const { kube, namespace, ledger } = this.options;
+    const { kube, namespace } = this.options;
     const objects = await readConfigObjects(kube, namespace);
     this.configReadError = undefined;
     const result = parseObjects(objects);
