@@ -449,6 +449,23 @@ const sharing: Scenario[] = (() => {
       ],
     },
     {
+      name: 'Local without a selector shares with Local with an empty one',
+      pools: p(),
+      steps: [
+        { assign: k('x/a', 'k', [80], { trafficPolicy: 'Local', selector: undefined as unknown as Request['selector'] }), ips: ['192.0.2.0'] },
+        { assign: k('x/b', 'k', [443], { trafficPolicy: 'Local', selector: {} }), ips: ['192.0.2.0'] },
+      ],
+    },
+    {
+      name: 'Cluster and Local without a selector do not share (MetalLB would)',
+      pools: p(),
+      steps: [
+        { assign: k('x/a', 'k', [80]), ips: ['192.0.2.0'] },
+        { assign: k('x/b', 'k', [443], { trafficPolicy: 'Local', ips: ['192.0.2.0'] }), code: 'sharing-key-mismatch', message: /externalTrafficPolicy Cluster and x\/b has Local/ },
+        { assign: k('x/b', 'k', [443], { trafficPolicy: 'Local' }), ips: ['192.0.2.1'] },
+      ],
+    },
+    {
       name: 'different externalTrafficPolicy does not share',
       pools: p(),
       steps: [
@@ -862,6 +879,8 @@ describe('Allocator', () => {
       const out = a.setPools(pools);
       expect(out.map((r) => [r.service, r.failure.code])).toEqual(revoked);
       for (const r of out) {
+        // Single-stack: the one address is lost, nothing kept.
+        expect({ kept: r.kept, lost: r.lost }).toEqual({ kept: [], lost: r.ips });
         expect(a.claim(r.service)).toBeUndefined();
         for (const x of r.ips) expect(a.holders(x)).toEqual([]);
         expect(r.failure.message).not.toContain('\n');
@@ -877,6 +896,138 @@ describe('Allocator', () => {
       a.setPools([pool('a', ['192.0.2.0/25']), pool('b', ['198.51.100.0/24']), pool('c', ['203.0.113.0/24'], { autoAssign: false })]);
       expect(a.usage('a')).toMatchObject({ size: 128n, used: 1n });
       expect(a.usage('b')).toMatchObject({ used: 2n });
+    });
+  });
+
+  describe('keeping what is still allowed when pools change', () => {
+    const v4 = '198.51.100.0/24';
+    const v6 = '2001:db8::/64';
+    const dual = (service: string, extra: Partial<Request> & { ips?: string[] } = {}) => req(service, { familyPolicy: 'RequireDualStack', ...extra });
+    const texts = (ips: readonly IP[] | undefined) => ips?.map(formatIP);
+
+    test('dual-stack with its IPv4 range removed keeps its IPv6 address and gets only a new IPv4 one', () => {
+      const a = new Allocator([pool('d', [v4, v6])]);
+      expect(describeOutcome(a.assign(dual('x/a')))).toBe('d: 198.51.100.0, 2001:db8::');
+      expect(describeOutcome(a.assign(dual('x/b')))).toBe('d: 198.51.100.1, 2001:db8::1');
+      const revoked = a.setPools([pool('d', ['192.0.2.0/24', v6])]);
+      expect(revoked.map((r) => ({ service: r.service, code: r.failure.code, kept: texts(r.kept), lost: texts(r.lost) }))).toEqual([
+        { service: 'x/a', code: 'ip-not-in-any-pool', kept: ['2001:db8::'], lost: ['198.51.100.0'] },
+        { service: 'x/b', code: 'ip-not-in-any-pool', kept: ['2001:db8::1'], lost: ['198.51.100.1'] },
+      ]);
+      // The kept addresses stay held meanwhile: a new Service goes around them.
+      expect(a.holders(ip('2001:db8::1'))).toEqual(['x/b']);
+      expect(a.holders(ip('198.51.100.1'))).toEqual([]);
+      expect(describeOutcome(a.assign(req('y/new', { families: ['IPv6'] })))).toBe('d: 2001:db8::2');
+      // Re-assigned in any order, each keeps its IPv6 address.
+      const b = a.assign(dual('x/b'));
+      expect(describeOutcome(b)).toBe('d: 192.0.2.0, 2001:db8::1');
+      expect(b.ok && b.changed).toBe(true);
+      expect(describeOutcome(a.assign(dual('x/a'), { prefer: revoked[0]?.kept ?? [] }))).toBe('d: 192.0.2.1, 2001:db8::');
+      expect(a.assign(dual('x/a'))).toMatchObject({ ok: true, changed: false });
+    });
+
+    test('after a restart (nothing held), prefer keeps the still-allowed address', () => {
+      const a = new Allocator([pool('d', ['192.0.2.0/24', v6])]);
+      const out = a.assign(dual('x/b'), { prefer: [ip('198.51.100.1'), ip('2001:db8::1')] });
+      expect(describeOutcome(out)).toBe('d: 192.0.2.0, 2001:db8::1');
+    });
+
+    test('PreferDualStack whose pool lost its IPv4 range keeps the IPv6 address alone', () => {
+      const a = new Allocator([pool('d', [v4, v6])]);
+      a.assign(req('x/f', { familyPolicy: 'PreferDualStack', ports: tcp(1) }));
+      a.assign(req('x/p', { familyPolicy: 'PreferDualStack' }));
+      expect(describeOutcome(a.assign(req('x/p', { familyPolicy: 'PreferDualStack' })))).toBe('d: 198.51.100.1, 2001:db8::1');
+      const [, r] = a.setPools([pool('d', [v6])]);
+      expect({ kept: texts(r?.kept), lost: texts(r?.lost) }).toEqual({ kept: ['2001:db8::1'], lost: ['198.51.100.1'] });
+      expect(describeOutcome(a.assign(req('x/p', { familyPolicy: 'PreferDualStack' })))).toBe('d: 2001:db8::1');
+    });
+
+    test('the pair split across two pools keeps the primary family and fills the other from its pool', () => {
+      const a = new Allocator([pool('d', [v4, v6]), pool('e', ['192.0.2.0/24', '2001:db8:1::/64'])]);
+      expect(describeOutcome(a.assign(dual('x/a')))).toBe('d: 198.51.100.0, 2001:db8::');
+      const [r] = a.setPools([pool('d', [v6]), pool('e', [v4, '2001:db8:1::/64'])]);
+      expect({ code: r?.failure.code, kept: texts(r?.kept), lost: texts(r?.lost) }).toEqual({ code: 'ip-pool-mismatch', kept: ['198.51.100.0'], lost: ['2001:db8::'] });
+      expect(describeOutcome(a.assign(dual('x/a')))).toBe('e: 198.51.100.0, 2001:db8:1::');
+    });
+
+    test('a shared IP is revoked for all its sharers; a shared IPv6 address stays shared', () => {
+      const a = new Allocator([pool('d', [v4, v6])]);
+      const s = (service: string, port: number, extra: Partial<Request> = {}) => req(service, { sharingKey: 'k', ports: tcp(port), ...extra });
+      expect(describeOutcome(a.assign(s('x/one', 80)))).toBe('d: 198.51.100.0');
+      expect(describeOutcome(a.assign(s('x/two', 443)))).toBe('d: 198.51.100.0');
+      expect(describeOutcome(a.assign(s('x/d1', 80, { familyPolicy: 'RequireDualStack' })))).toBe('d: 198.51.100.1, 2001:db8::');
+      expect(describeOutcome(a.assign(s('x/d2', 443, { familyPolicy: 'RequireDualStack' })))).toBe('d: 198.51.100.1, 2001:db8::');
+      const revoked = a.setPools([pool('d', ['192.0.2.0/24', v6])]);
+      expect(revoked.map((r) => [r.service, texts(r.kept), texts(r.lost)])).toEqual([
+        ['x/d1', ['2001:db8::'], ['198.51.100.1']],
+        ['x/d2', ['2001:db8::'], ['198.51.100.1']],
+        ['x/one', [], ['198.51.100.0']],
+        ['x/two', [], ['198.51.100.0']],
+      ]);
+      expect(a.holders(ip('198.51.100.0'))).toEqual([]);
+      expect(a.claim('x/one')).toBeUndefined();
+      expect(a.holders(ip('2001:db8::'))).toEqual(['x/d1', 'x/d2']);
+      // Both keep the shared IPv6 address and meet again on one new IPv4 address.
+      expect(describeOutcome(a.assign(s('x/d1', 80, { familyPolicy: 'RequireDualStack' })))).toBe('d: 192.0.2.0, 2001:db8::');
+      expect(describeOutcome(a.assign(s('x/d2', 443, { familyPolicy: 'RequireDualStack' })))).toBe('d: 192.0.2.0, 2001:db8::');
+      expect(describeOutcome(a.assign(s('x/one', 80)))).toBe('d: 192.0.2.1');
+    });
+
+    test('a requested IP revoked is a failure, never a substitute', () => {
+      const a = new Allocator([pool('d', [v4, v6])]);
+      const single = req('x/r', { ips: ['198.51.100.7'] });
+      const pair = dual('x/rr', { ips: ['198.51.100.8', '2001:db8::8'] });
+      expect(a.assign(single).ok && a.assign(pair).ok).toBe(true);
+      const revoked = a.setPools([pool('d', ['198.51.100.128/25', v6])]);
+      expect(revoked.map((r) => [r.service, r.failure.code, texts(r.kept), texts(r.lost)])).toEqual([
+        ['x/r', 'ip-not-in-any-pool', [], ['198.51.100.7']],
+        ['x/rr', 'ip-not-in-any-pool', ['2001:db8::8'], ['198.51.100.8']],
+      ]);
+      expect(describeOutcome(a.assign(single, { prefer: [ip('198.51.100.7')] }))).toMatch(/^ip-not-in-any-pool: 198\.51\.100\.7 is not in any address pool/);
+      expect(a.claim('x/r')).toBeUndefined();
+      expect(describeOutcome(a.assign(pair))).toMatch(/^ip-not-in-any-pool: 198\.51\.100\.8 /);
+      // assign is atomic: the Service still holds the requested address that is allowed.
+      expect(texts(a.claim('x/rr')?.ips)).toEqual(['2001:db8::8']);
+      // A requested IP still allowed is kept as requested, whatever prefer says.
+      expect(describeOutcome(a.assign(req('x/r', { ips: ['198.51.100.200'] }), { prefer: [ip('198.51.100.129')] }))).toBe('d: 198.51.100.200');
+    });
+
+    test('prefer with an address now taken by someone else falls back to a new one', () => {
+      const a = new Allocator([pool('d', [v4, v6])]);
+      expect(describeOutcome(a.assign(req('y/taker', { ips: ['2001:db8::'] })))).toBe('d: 2001:db8::');
+      expect(describeOutcome(a.assign(req('y/taker4', { ips: ['198.51.100.5'] })))).toBe('d: 198.51.100.5');
+      // Dual-stack: the free IPv4 address is kept, the taken IPv6 one replaced.
+      expect(describeOutcome(a.assign(dual('x/a'), { prefer: [ip('198.51.100.9'), ip('2001:db8::')] }))).toBe('d: 198.51.100.9, 2001:db8::1');
+      // Single-stack: placed afresh.
+      expect(describeOutcome(a.assign(req('x/s'), { prefer: [ip('198.51.100.5')] }))).toBe('d: 198.51.100.0');
+    });
+
+    test.each([
+      { name: 'of the wrong family is ignored', prefer: ['2001:db8::9'], extra: { families: ['IPv4' as const] }, ips: ['198.51.100.0'] },
+      // ipFamilies not set yet (admission): the held family is as good as any, as for held IPs.
+      { name: 'of either family is kept when ipFamilies is unset', prefer: ['2001:db8::9'], extra: {}, ips: ['2001:db8::9'] },
+      { name: 'outside the pool the Service names is ignored', prefer: ['198.51.100.9'], extra: { pool: 'e' }, ips: ['192.0.2.0'] },
+      { name: 'in no pool is ignored', prefer: ['203.0.113.9'], extra: {}, ips: ['198.51.100.0'] },
+      { name: 'shared under another key is ignored', prefer: ['198.51.100.77'], extra: { sharingKey: 'mine' }, ips: ['198.51.100.0'] },
+      { name: 'usable is kept', prefer: ['192.0.2.9'], extra: {}, ips: ['192.0.2.9'] },
+    ])('prefer: an address $name', ({ prefer, extra, ips }) => {
+      const a = new Allocator([pool('d', [v4, v6]), pool('e', ['192.0.2.0/24'])]);
+      a.assign(req('y/other', { ips: ['198.51.100.77'], sharingKey: 'theirs' }));
+      const out = a.assign(req('x/a', extra), { prefer: prefer.map(ip) });
+      expect(out.ok && out.ips.map(formatIP)).toEqual(ips);
+    });
+
+    test('a dry run with prefer changes nothing', () => {
+      const a = new Allocator([pool('d', [v4, v6])]);
+      expect(describeOutcome(a.assign(dual('x/a'), { prefer: [ip('2001:db8::9')], dryRun: true }))).toBe('d: 198.51.100.0, 2001:db8::9');
+      expect(a.claim('x/a')).toBeUndefined();
+      expect(a.holders(ip('2001:db8::9'))).toEqual([]);
+    });
+
+    test('a Service whose request grew keeps its address and gains the other family from its pool', () => {
+      const a = new Allocator([pool('v4only', ['192.0.2.0/24']), pool('d', [v4, v6], { autoAssign: false })]);
+      expect(describeOutcome(a.assign(req('x/a', { pool: 'd' })))).toBe('d: 198.51.100.0');
+      expect(describeOutcome(a.assign(dual('x/a', { pool: 'd' })))).toBe('d: 198.51.100.0, 2001:db8::');
     });
   });
 

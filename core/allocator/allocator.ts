@@ -7,9 +7,10 @@
  * grow with the number of Services.
  */
 import type { Pool } from '../config/types.js';
-import { formatIP, isBuggyIP, rangeSize, type Family, type IP, type IPRange } from '../ip/index.js';
+import { formatIP, isBuggyIP, rangeSize, sameIP, type Family, type IP, type IPRange } from '../ip/index.js';
 import { type Failure, type Request, serviceKey } from './request.js';
 import { RunSet } from './runs.js';
+import { sharingProblemAmong } from './sharing.js';
 import { selectorMatches as matches } from '../config/selector.js';
 
 /** What one Service holds. */
@@ -35,13 +36,23 @@ export interface Held {
   pool?: string;
 }
 
-/** A Service that lost (or could not get back) its IPs, and why. */
+/** A Service that lost (or could not get back) its IPs, or some of them, and why. */
 export interface Revocation {
   service: string;
+  /** Every IP the Service held before. */
   ips: readonly IP[];
   /** The pool the IPs were in before. */
   pool?: string;
+  /** Why the IPs no longer do, as a whole (the first problem found). */
   failure: Failure;
+  /**
+   * Set by `setPools`: the IPs (of `ips`) still allowed one by one, which the Service keeps
+   * holding, so that assigning it again keeps them and fills only what was lost. Empty when
+   * nothing can be kept; absent (older producers) means nothing was kept.
+   */
+  kept?: readonly IP[];
+  /** Set by `setPools`: the IPs (of `ips`) the Service no longer holds; release exactly these. */
+  lost?: readonly IP[];
 }
 
 /** Addresses of one pool (and per family): size excludes .0/.255 when the pool avoids them. */
@@ -64,6 +75,14 @@ export interface PoolCandidate {
 export interface AssignOptions {
   /** Compute the answer but change nothing (admission dry-run). */
   dryRun?: boolean;
+  /**
+   * Addresses the Service held before (e.g. its status, or a Revocation's `kept`): each one still
+   * usable for this request (a family it wants, in a pool it may use and the one it names, free
+   * or shareable) is kept, and only the missing families are filled, from the kept ones' pool.
+   * The Service's current addresses are always preferred this way. Ignored when the request
+   * names IPs (requestedIPs are honoured exactly); when nothing can be kept, chosen afresh.
+   */
+  prefer?: readonly IP[];
 }
 
 const FAMILIES: readonly Family[] = ['IPv4', 'IPv6'];
@@ -86,8 +105,7 @@ interface Address {
   readonly pool: PoolState;
   /** Set by the first holder; every later holder has the same (that is what sharing requires). */
   readonly sharingKey: string | undefined;
-  readonly backend: string;
-  /** Services holding it: usually one, a handful when shared (ports are read from their claims). */
+  /** Services holding it: usually one, a handful when shared (their requests are read from their claims). */
   readonly holders: string[];
 }
 
@@ -232,22 +250,6 @@ function matching(a: Address | undefined, ip: IP): Address | undefined {
   return a !== undefined && a.ip.value === ip.value && a.ip.family === ip.family ? a : undefined;
 }
 
-/**
- * Services may share an IP only if they reach the same backends the same way: both Cluster, or
- * both Local with the same pod selector (otherwise one IP would need two announcing node sets).
- */
-function backendKey(req: Request): string {
-  if (req.trafficPolicy !== 'Local') return 'Cluster';
-  return `Local:${selectorText(req.selector)}`;
-}
-
-function selectorText(selector: Readonly<Record<string, string>>): string {
-  return Object.entries(selector)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([k, v]) => `${k}=${v}`)
-    .join(',');
-}
-
 function byName(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -301,8 +303,9 @@ export class Allocator {
 
   /**
    * Give the Service its IPs, or say why not. Idempotent: a Service whose held IPs still
-   * satisfy its request keeps them (`changed: false`). Atomic: on failure nothing changes,
-   * the Service keeps whatever it held before.
+   * satisfy its request keeps them (`changed: false`). Otherwise it keeps each held (or
+   * `options.prefer`red) address still usable and gets new ones only for the missing families.
+   * Atomic: on failure nothing changes, the Service keeps whatever it held before.
    */
   assign(req: Request, options: AssignOptions = {}): Assignment {
     const service = serviceKey(req.namespace, req.name);
@@ -328,6 +331,10 @@ export class Allocator {
           }
         }
       }
+    }
+    if (!chosen && req.requestedIPs.length === 0 && (old || options.prefer?.length)) {
+      chosen = this.choosePreferred(req, [...(old?.ips ?? []), ...(options.prefer ?? [])], old);
+      if (chosen?.ok && old) changed = !(old.pool === chosen.state.pool.name && sameIPs(old.ips, chosen.ips));
     }
     chosen ??= this.choose(req);
 
@@ -372,9 +379,12 @@ export class Allocator {
   }
 
   /**
-   * Replace the pools. Services whose IPs the new pools no longer allow lose them and are
-   * returned with the reason (sorted by Service); the others keep their IPs, with the pool
-   * name updated when their IPs now belong to a differently named pool.
+   * Replace the pools. Services whose IPs the new pools no longer allow are returned with the
+   * reason (sorted by Service); the others keep their IPs, with the pool name updated when their
+   * IPs now belong to a differently named pool. A revoked Service keeps holding each address
+   * still allowed one by one (`kept`: e.g. the IPv6 one when the pool's IPv4 range is removed;
+   * all in one pool) and loses the others (`lost`); its claim may then fall short of its request
+   * until it is assigned again, which keeps `kept` and fills only what was lost.
    */
   setPools(pools: readonly Pool[]): Revocation[] {
     const claims = [...this.claimsByService.values()];
@@ -387,9 +397,25 @@ export class Allocator {
       const checked = this.checkHeld(claim.request, claim.ips, claim.pool);
       if (checked.ok) {
         this.addClaim({ ...publicClaim(claim), pool: checked.state.pool.name });
-      } else {
-        revoked.push({ service: claim.service, ips: claim.ips, pool: claim.pool, failure: checked.failure });
+        continue;
       }
+      // Address by address: keep what is still allowed alone (in one pool: the first kept one's).
+      const kept: IP[] = [];
+      const lost: IP[] = [];
+      let state: PoolState | undefined;
+      for (const ip of claim.ips) {
+        const one = this.checkHeld(claim.request, [ip], claim.pool, true);
+        if (one.ok && (!state || one.state === state)) {
+          state = one.state;
+          kept.push(ip);
+        } else {
+          lost.push(ip);
+        }
+      }
+      // Every address fine alone but not together: nothing to keep apart from the others.
+      if (lost.length === 0) lost.push(...kept.splice(0));
+      if (state && kept.length > 0) this.addClaim({ service: claim.service, pool: state.pool.name, ips: kept, request: claim.request });
+      revoked.push({ service: claim.service, ips: claim.ips, pool: claim.pool, failure: checked.failure, kept, lost });
     }
     return revoked.sort((a, b) => byName(a.service, b.service));
   }
@@ -468,6 +494,37 @@ export class Allocator {
       return { ok: false, failure: { code: 'no-pool-for-family', message } };
     }
     return this.chooseFrom(req, usable, 'auto');
+  }
+
+  /**
+   * Keep what the Service held before: of `preferred`, the first address of each family still
+   * usable for the request (all in one pool: the primary family's wins), then fill the missing
+   * families from that pool only. Undefined when nothing is kept, or when RequireDualStack
+   * cannot get its other family there (then the Service is placed afresh).
+   */
+  private choosePreferred(req: Request, preferred: readonly IP[], old: HeldClaim | undefined): Chosen | undefined {
+    const want = wantedFamilies(req);
+    const usable = new Map<Family, { ip: IP; state: PoolState }>();
+    for (const ip of preferred) {
+      if (usable.has(ip.family)) continue;
+      // Where the Service held it: its own addresses may stay in a pool that turned autoAssign off.
+      const previousPool = old?.ips.some((x) => sameIP(x, ip)) ? old.pool : undefined;
+      const checked = this.checkHeld(req, [ip], previousPool, true);
+      if (checked.ok) usable.set(ip.family, { ip, state: checked.state });
+    }
+    const first = usable.get(want.primary) ?? usable.get(want.secondary);
+    if (!first) return undefined;
+    const state = first.state;
+    if (want.mode === 'single') return { ok: true, state, ips: [first.ip] };
+    const keep = (f: Family) => {
+      const u = usable.get(f);
+      return u && u.state === state ? u.ip : this.pickIn(state, f, req);
+    };
+    const a = keep(want.primary);
+    const b = keep(want.secondary);
+    if (a && b) return { ok: true, state, ips: [a, b] };
+    if (want.mode === 'require') return undefined;
+    return { ok: true, state, ips: [first.ip] };
   }
 
   /** Pools this request may auto-assign from, in `tryOrder`. */
@@ -585,12 +642,17 @@ export class Allocator {
    * Whether `ips` can be (or stay) the Service's addresses under the current pools: families fit
    * the request, all in one pool the Service may use, the pool the one it names, sharing allowed.
    * `previousPool` is where the IPs were before, to notice a move into a pool with autoAssign off.
+   * With `part`, `ips` need only be some of them: families the request wants, requested ones.
    */
-  private checkHeld(req: Request, ips: readonly IP[], previousPool: string | undefined): Checked {
+  private checkHeld(req: Request, ips: readonly IP[], previousPool: string | undefined, part = false): Checked {
     const service = serviceKey(req.namespace, req.name);
-    const fit = this.familyProblem(req, ips);
+    const fit = part ? this.partFamilyProblem(req, ips) : this.familyProblem(req, ips);
     if (fit) return { ok: false, failure: fit };
-    if (req.requestedIPs.length > 0 && !sameIPs(ips, req.requestedIPs)) {
+    if (part && req.requestedIPs.length > 0 && !ips.every((ip) => req.requestedIPs.some((r) => sameIP(r, ip)))) {
+      const message = `${service} holds ${ips.map(formatIP).join(', ')} but requests ${req.requestedIPs.map(formatIP).join(', ')}`;
+      return { ok: false, failure: { code: 'requested-ip-changed', message } };
+    }
+    if (!part && req.requestedIPs.length > 0 && !sameIPs(ips, req.requestedIPs)) {
       const message = `${service} holds ${ips.map(formatIP).join(', ')} but now requests ${req.requestedIPs.map(formatIP).join(', ')}; assign it again to move it`;
       return { ok: false, failure: { code: 'requested-ip-changed', message } };
     }
@@ -629,6 +691,16 @@ export class Allocator {
       if (problem) return { ok: false, failure: problem };
     }
     return { ok: true, state };
+  }
+
+  /** Why `ips` cannot be part of the request's addresses by family: at most one per family, of families it wants. */
+  private partFamilyProblem(req: Request, ips: readonly IP[]): Failure | undefined {
+    const want = wantedFamilies(req);
+    const [a, b] = ips;
+    const ok = a !== undefined && ips.length <= 2 && !(b && a.family === b.family) && (want.mode !== 'single' || (!b && (req.families.length === 0 || a.family === want.primary)));
+    if (ok) return undefined;
+    const message = `${serviceKey(req.namespace, req.name)} (${req.familyPolicy} ${req.families.join('/') || want.primary}) cannot hold ${ips.map(formatIP).join(', ')}`;
+    return { code: 'family-mismatch', message };
   }
 
   private familyProblem(req: Request, ips: readonly IP[]): Failure | undefined {
@@ -679,39 +751,17 @@ export class Allocator {
     return undefined;
   }
 
-  /** Why the request may not join the Services already on `address`, if it may not. */
+  /** Why the request may not join the Services already on `address`, if it may not (sharing.ts has the rules). */
   private shareProblem(address: Address, req: Request, service: string): Failure | undefined {
-    const others = address.holders.filter((h) => h !== service).sort(byName);
-    const holder = others[0];
-    if (holder === undefined) return undefined;
-    // Formatting is slow (ip-num); compatible candidates never need it.
-    const ip = () => formatIP(address.ip);
-    if (!address.sharingKey || !req.sharingKey) {
-      const message = `${ip()} is already in use by ${holder}; request another address, or give both Services the same metallb.io/allow-shared-ip key`;
-      return { code: 'ip-in-use', message };
+    const holders: Request[] = [];
+    for (const h of address.holders) {
+      if (h === service) continue;
+      const claim = this.claimsByService.get(h);
+      if (claim) holders.push(claim.request);
     }
-    if (address.sharingKey !== req.sharingKey) {
-      const message = `${ip()} is shared by ${holder} under key "${address.sharingKey}", not "${req.sharingKey}"; use the same metallb.io/allow-shared-ip value or another address`;
-      return { code: 'sharing-key-mismatch', message };
-    }
-    const mine = backendKey(req);
-    if (address.backend !== mine) {
-      const theirs = address.backend === 'Cluster' ? 'Cluster' : 'Local';
-      const why =
-        theirs !== req.trafficPolicy
-          ? `${holder} has externalTrafficPolicy ${theirs} and ${service} has ${req.trafficPolicy}; Services sharing an IP need the same policy`
-          : `${holder} selects {${address.backend.slice('Local:'.length)}} and ${service} selects {${selectorText(req.selector)}}; Services sharing an IP with externalTrafficPolicy Local need the same selector`;
-      return { code: 'sharing-key-mismatch', message: `${ip()} cannot be shared: ${why}` };
-    }
-    for (const user of others) {
-      const theirs = this.claimsByService.get(user)?.request.ports ?? [];
-      const p = req.ports.find((mine) => theirs.some((q) => q.port === mine.port && q.protocol === mine.protocol));
-      if (p) {
-        const message = `port ${p.protocol}/${p.port} on ${ip()} is already used by ${user}; use another port or another address`;
-        return { code: 'port-conflict', message };
-      }
-    }
-    return undefined;
+    if (holders.length === 0) return undefined;
+    const problem = sharingProblemAmong(holders, req, address.ip);
+    return problem && { code: problem.failureCode, message: problem.message };
   }
 
   private unknownPool(name: string): Failure {
@@ -792,7 +842,6 @@ export class Allocator {
       ip,
       pool: state,
       sharingKey: req.sharingKey || undefined,
-      backend: backendKey(req),
       holders: [claim.service],
     };
     this.addresses.set(created);

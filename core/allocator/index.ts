@@ -8,6 +8,8 @@
 export { Allocator } from './allocator.js';
 export type { AssignOptions, Assignment, Claim, Held, PoolCandidate, PoolUsage, Revocation } from './allocator.js';
 export { newRequest, serviceKey } from './request.js';
+export { sameSelector, sharingProblem, sharingProblemAmong } from './sharing.js';
+export type { SharingCode, SharingProblem } from './sharing.js';
 export type { Failure, FailureCode, IPFamilyPolicy, Request, ServicePort, TrafficPolicy } from './request.js';
 export { ANNOTATIONS, serviceToRequest } from './service.js';
 export type { DeprecatedAnnotation, ServiceRequest, ServiceShape } from './service.js';
