@@ -185,6 +185,8 @@ export class Controller {
   private readonly revokedWhy = new Map<string, string>();
   /** Services left without an IP by their last reconcile: tried again whenever a claim lets go. */
   private readonly waiting = new Set<string>();
+  /** Consecutive failed reconciles per Service (backoff), pruned on success and deletion. */
+  private readonly failures = new Map<string, number>();
   /** Holders without a stored Service, and since when (monotonic ms) this process saw them so. */
   private readonly waitingSince = new Map<string, number>();
   private readonly clock: Clock;
@@ -258,6 +260,7 @@ export class Controller {
           this.services.delete(k);
           this.lastEvent.delete(k);
           this.warnedDeprecated.delete(k);
+          this.failures.delete(k);
           this.reapSoon();
         } else {
           const cached = this.services.get(k);
@@ -370,9 +373,16 @@ export class Controller {
   private async work(key: string): Promise<void> {
     try {
       await this.reconcileKey(key);
+      this.failures.delete(key);
     } catch (e) {
-      this.log(`reconcile ${key}: ${String(e)}`);
-      this.enqueueLater(key, 500);
+      // Per-Service exponential backoff (client-go's item rate limiter): a Service that keeps
+      // failing costs less and less, never a retry every 500 ms forever.
+      const n = (this.failures.get(key) ?? 0) + 1;
+      this.failures.set(key, n);
+      const delay = Math.min(300_000, 100 * 2 ** Math.min(n, 12)) * (0.75 + Math.random() / 4);
+      this.log(`reconcile ${key} (attempt ${n}, next in ${Math.round(delay)} ms): ${describeError(e)}`);
+      this.options.metrics?.countUpdate?.(false);
+      this.enqueueLater(key, delay);
     } finally {
       this.active.delete(key);
       if (this.dirtyAgain.delete(key) && this.leading && !this.stopped) this.queue.add(key);

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { claimName } from '../core/allocator/claim-name.js';
 import { serviceKey, serviceToRequest, type Failure, type FailureCode, type Request, type ServiceShape } from '../core/allocator/index.js';
 import { isDeepStrictEqual } from 'node:util';
-import { formatIP, parseIP, type IP } from '../core/ip/index.js';
+import { formatIP, parseIP, type Family, type IP } from '../core/ip/index.js';
 import { isReservationKey, type Ledger } from './claims.js';
 import type { NamespaceLabelReader } from './namespaces.js';
 import type { AdmissionHandler, AdmissionRequest, AdmissionVerdict, JsonPatchOperation } from './review.js';
@@ -39,6 +39,8 @@ export interface ServiceAdmissionOptions {
   /** Our spec.loadBalancerClass; Services naming another class are not ours. */
   loadBalancerClass?: string;
   metrics?: AllocationMetrics;
+  /** The family the API server gives a single-stack Service that sets no spec.ipFamilies (the first service CIDR's; default IPv4). */
+  defaultFamily?: () => Family;
   /** Reservation suffixes (tests pass a deterministic one). */
   random?: () => string;
 }
@@ -290,7 +292,29 @@ export class ServiceAdmission {
     const read = serviceToRequest({ ...svc, metadata: { ...(svc.metadata ?? {}), namespace, name } }, labels);
     const warnings = read.deprecated.map((d) => `annotation ${d.used} is deprecated; use ${d.preferred}`);
     if (!read.ok) return { ok: false, failure: read.failure, warnings };
+    const family = this.familyProblem(svc, read.request);
+    if (family) return { ok: false, failure: family, warnings };
     return { ok: true, req: read.request, ...(reservation !== undefined && { reservation }), warnings };
+  }
+
+  /**
+   * Mutating admission runs before the API server defaults spec.ipFamilies: a single-stack
+   * Service that does not set it becomes the cluster's default family. A requested IP of the
+   * other family would then never fit (and the loop would retry it forever), so refuse it now,
+   * with the fix.
+   */
+  private familyProblem(svc: Service, req: Request): Failure | undefined {
+    const spec = (svc.spec ?? {}) as { ipFamilies?: unknown; ipFamilyPolicy?: unknown };
+    const familiesSet = Array.isArray(spec.ipFamilies) && spec.ipFamilies.length > 0;
+    const single = spec.ipFamilyPolicy === undefined || spec.ipFamilyPolicy === 'SingleStack';
+    if (familiesSet || !single) return undefined;
+    const cluster = this.options.defaultFamily?.() ?? 'IPv4';
+    const other = req.requestedIPs.find((ip) => ip.family !== cluster);
+    if (!other) return undefined;
+    return {
+      code: 'family-mismatch',
+      message: `requested IP ${formatIP(other)} is ${other.family}, but the Service will be ${cluster} (the cluster's default family, as spec.ipFamilies is not set): set spec.ipFamilies: [${other.family}]`,
+    };
   }
 }
 

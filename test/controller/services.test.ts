@@ -259,6 +259,24 @@ describe('Service admission', () => {
     expect(still?.spec.holders).toEqual([{ namespace: 'default', name: reservation }]);
   });
 
+  it('refuses an IPv6 loadBalancerIP on a Service that sets no ipFamilies (the cluster defaults it to IPv4), naming the fix', async () => {
+    const { validated, obj } = await admit(service('v6-no-families', { spec: { loadBalancerIP: '2001:db8::5' } }));
+    expect(validated).toMatchObject({ allowed: false, code: 422 });
+    expect(validated.message).toMatch(/2001:db8::5 is IPv6, but the Service will be IPv4.*set spec\.ipFamilies: \[IPv6\]/);
+    expect(assigned(obj)).toBeUndefined();
+    expect((await claims()).some((c) => c.spec.ip === '2001:db8::5')).toBe(false);
+    // Said explicitly, the family is no problem (no IPv6 pool here: admitted as a shortage or refused as outside every pool, never as a family mismatch).
+    const explicit = await admit(service('v6-families', { spec: { loadBalancerIP: '2001:db8::5', ipFamilies: ['IPv6'] } }));
+    expect(explicit.validated.message ?? '').not.toMatch(/ipFamilies/);
+  });
+
+  it('denies with 403 for a pool the namespace may not use and 422 for a field error, never 409', async () => {
+    const theirs = await admit(service('steal-403', { namespace: 'tenant-b', spec: { loadBalancerIP: '192.0.2.5' } }));
+    expect(theirs.validated).toMatchObject({ allowed: false, code: 403 });
+    const outside = await admit(service('outside-422', { spec: { loadBalancerIP: '10.9.9.9' } }));
+    expect(outside.validated).toMatchObject({ allowed: false, code: 422 });
+  });
+
   it('ignores Services of another loadBalancerClass', async () => {
     const { mutated } = await admit(service('other', { spec: { loadBalancerClass: 'example.com/other' } }));
     expect(mutated.patch).toBeUndefined();
