@@ -1,6 +1,13 @@
 /**
  * The controller's Prometheus metrics, in a Registry of their own (never prom-client's global
  * default registry), so that two controllers in one test process do not share counters.
+ *
+ * Where MetalLB's controller has a metric for the same thing, ours has MetalLB's name, labels
+ * and meaning (internal/allocator and internal/k8s in MetalLB), so existing dashboards and
+ * alerts keep working: `metallb_allocator_addresses_in_use_total`,
+ * `metallb_allocator_addresses_total`, `metallb_k8s_client_config_loaded_bool`,
+ * `metallb_k8s_client_config_stale_bool`, `metallb_k8s_client_updates_total`,
+ * `metallb_k8s_client_update_errors_total`. The others are ours.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -20,13 +27,49 @@ export class Metrics {
   private readonly admission: Histogram<'handler' | 'allowed'>;
   private readonly configState: Gauge;
   private readonly lastReload: Gauge;
+  private readonly configLoaded: Gauge;
+  private readonly configStale: Gauge;
+  private readonly updates: Counter;
+  private readonly updateErrors: Counter;
   private readonly now: () => number;
 
   constructor(options: MetricsOptions = {}) {
     this.now = options.now ?? Date.now;
     const registers = [this.registry];
-    this.inUse = new Gauge({ name: 'metallb_addresses_in_use', help: 'Addresses of the pool allocated to Services.', labelNames: ['pool'], registers });
-    this.total = new Gauge({ name: 'metallb_addresses_total', help: 'Addresses the pool holds (usable for allocation).', labelNames: ['pool'], registers });
+    // MetalLB's names (a gauge named *_total, as MetalLB has it).
+    this.inUse = new Gauge({
+      name: 'metallb_allocator_addresses_in_use_total',
+      help: 'Addresses of the pool held by Services now, per pool.',
+      labelNames: ['pool'],
+      registers,
+    });
+    this.total = new Gauge({
+      name: 'metallb_allocator_addresses_total',
+      help: 'Addresses the pool can hand out (buggy .0/.255 left out when the pool avoids them), per pool.',
+      labelNames: ['pool'],
+      registers,
+    });
+    this.configLoaded = new Gauge({
+      name: 'metallb_k8s_client_config_loaded_bool',
+      help: '1 once a valid configuration has been loaded since the controller started, 0 before.',
+      registers,
+    });
+    this.configStale = new Gauge({
+      name: 'metallb_k8s_client_config_stale_bool',
+      help: '1 while the controller runs on an earlier configuration because the current one is invalid or could not be read; 0 otherwise.',
+      registers,
+    });
+    this.updates = new Counter({
+      name: 'metallb_k8s_client_updates_total',
+      help: 'Changes of watched Kubernetes objects (Services, claims, configuration) the controller has processed.',
+      registers,
+    });
+    this.updateErrors = new Counter({
+      name: 'metallb_k8s_client_update_errors_total',
+      help: 'Changes of watched Kubernetes objects whose processing failed (they are retried).',
+      registers,
+    });
+    // Ours.
     this.allocations = new Counter({ name: 'metallb_allocations_total', help: 'Addresses allocated from the pool.', labelNames: ['pool'], registers });
     this.failures = new Counter({ name: 'metallb_allocation_failures_total', help: 'Allocations that failed, by reason.', labelNames: ['reason'], registers });
     this.admission = new Histogram({
@@ -76,10 +119,34 @@ export class Metrics {
     this.admission.observe({ handler, allowed: String(allowed) }, seconds);
   }
 
-  /** Records whether the last configuration was valid; a valid one also stamps the reload time. */
+  /**
+   * Records whether the last configuration was valid. A valid one also stamps the reload time,
+   * marks the configuration loaded and not stale; an invalid one marks it stale (the controller
+   * keeps the last good one).
+   */
   setConfigValid(valid: boolean): void {
     this.configState.set(valid ? 1 : 0);
-    if (valid) this.lastReload.set(this.now() / 1000);
+    if (valid) {
+      this.lastReload.set(this.now() / 1000);
+      this.setConfigLoaded(true);
+    }
+    this.setConfigStale(!valid);
+  }
+
+  /** Whether the controller runs on an earlier configuration because the current one is invalid or could not be read. */
+  setConfigStale(stale: boolean): void {
+    this.configStale.set(stale ? 1 : 0);
+  }
+
+  /** Whether a valid configuration has been loaded since start. */
+  setConfigLoaded(loaded: boolean): void {
+    this.configLoaded.set(loaded ? 1 : 0);
+  }
+
+  /** Counts one processed change of a watched object; `ok` false counts it as an error too. */
+  countUpdate(ok: boolean): void {
+    this.updates.inc();
+    if (!ok) this.updateErrors.inc();
   }
 
   /** The Prometheus text exposition. */

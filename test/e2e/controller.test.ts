@@ -10,9 +10,13 @@
  * - a bad configuration written past admission keeps the last good one and is reported.
  */
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, type V1Service } from '@kubernetes/client-node';
 import { eventually, kubectl } from '../apiserver/testing.js';
+import { waitForInvariants } from './invariants.js';
 import { ASSIGNED_IPS, ASSIGNED_POOL, E2ECluster, ingressIPs, lbService, MAIN, NAMESPACE, stopAll, waitForPool, WEBHOOK_SERVICE } from './support.js';
 
 let cluster: E2ECluster;
@@ -27,6 +31,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster?.stop();
 }, 30_000);
+
+// After every scenario, once the controllers have settled: the cluster-wide invariants of test/e2e/invariants.ts.
+afterEach(async () => {
+  if (cluster) await waitForInvariants(cluster.api, { timeoutMs: 10_000 });
+}, 20_000);
 
 /** Runs main.js to its exit, collecting output. */
 function runMain(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; output: string; lines: string[] }> {
@@ -67,20 +76,21 @@ describe('flags and start-up errors', () => {
   });
 
   test.concurrent('an unreachable API server: one clear line, exit 1', async () => {
-    const { writeFile, mkdtemp } = await import('node:fs/promises');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
     const dir = await mkdtemp(join(tmpdir(), 'metallb-e2e-'));
-    const path = join(dir, 'kubeconfig');
-    // Port 1 on loopback: nothing listens there.
-    await writeFile(
-      path,
-      'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n',
-    );
-    const r = await runMain([`--kubeconfig=${path}`, '--webhook-port=0', '--metrics-port=0']);
-    expect(r.code).toBe(1);
-    expect(r.lines).toHaveLength(1);
-    expect(r.lines[0]).toMatch(/cannot reach the API server https:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/);
+    try {
+      const path = join(dir, 'kubeconfig');
+      // Port 1 on loopback: nothing listens there.
+      await writeFile(
+        path,
+        'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n',
+      );
+      const r = await runMain([`--kubeconfig=${path}`, '--webhook-port=0', '--metrics-port=0']);
+      expect(r.code).toBe(1);
+      expect(r.lines).toHaveLength(1);
+      expect(r.lines[0]).toMatch(/cannot reach the API server https:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -172,9 +182,21 @@ describe('with one controller', () => {
     const c = cluster.replicas.find((r) => r.alive);
     const res = await fetch(`http://127.0.0.1:${String(c?.metricsPort)}/metrics`);
     expect(res.status).toBe(200);
-    const text = await res.text();
+    // Pool usage is written by the leader, coalesced (at most every 500 ms).
+    const text = await eventually(
+      async () => {
+        const t = await (await fetch(`http://127.0.0.1:${String(c?.metricsPort)}/metrics`)).text();
+        return /^metallb_allocator_addresses_in_use_total\{pool="web"\} 1$/m.test(t) && t;
+      },
+      3000,
+      'the pool usage in /metrics',
+    );
     expect(text).toMatch(/metallb_admission_duration_seconds_count\{handler="mutateServices",allowed="true"\} [1-9]/);
-    expect(text).toMatch(/metallb_config_state 1/);
+    expect(text).toMatch(/^metallb_config_state 1$/m);
+    // MetalLB's names: the configuration loaded and current; the pool's usage.
+    expect(text).toMatch(/^metallb_k8s_client_config_loaded_bool 1$/m);
+    expect(text).toMatch(/^metallb_k8s_client_config_stale_bool 0$/m);
+    expect(text).toMatch(/^metallb_allocator_addresses_total\{pool="web"\} 16$/m);
   });
 
   test('a bad configuration landing past admission keeps the last good one and is reported', async () => {
@@ -214,7 +236,10 @@ describe('with one controller', () => {
     const s = await core.createNamespacedService({ namespace: 'shop', body: lbService('after-bad-config', 'shop') });
     expect(s.metadata?.annotations?.[ASSIGNED_IPS]).toMatch(/^192\.0\.2\.\d+$/);
     const metrics = await (await fetch(`http://127.0.0.1:${String(cluster.replicas.find((r) => r.alive)?.metricsPort)}/metrics`)).text();
-    expect(metrics).toMatch(/metallb_config_state 0/);
+    expect(metrics).toMatch(/^metallb_config_state 0$/m);
+    // Running on the last good configuration: stale, still loaded.
+    expect(metrics).toMatch(/^metallb_k8s_client_config_stale_bool 1$/m);
+    expect(metrics).toMatch(/^metallb_k8s_client_config_loaded_bool 1$/m);
     // Repair: back to Valid.
     await cluster.api.store.delete('metallb.io/v1beta1', 'IPAddressPool', 'broken', NAMESPACE);
     await eventually(async () => {
@@ -268,12 +293,16 @@ describe('graceful hand-over', () => {
     const leader = await cluster.leader();
     const follower = leader === other ? cluster.replicas.find((r) => r.alive && r !== leader) : other;
     if (!follower) throw new Error('no follower');
+    expect(follower.leading).toBe(false);
     const t0 = Date.now();
     leader.kill('SIGTERM');
-    await follower.waitUntil(() => follower.leading, 'the follower to lead', 5000);
-    const handOverMs = (follower.ledAt ?? 0) - t0;
+    // Its first "started leading" after the SIGTERM, by its own log timestamp.
+    const ledAfter = () => [...follower.output.matchAll(/^(\S+) leader election: \S+ started leading$/gm)].map((m) => Date.parse(m[1] ?? '')).find((t) => t >= t0);
+    await follower.waitUntil(() => ledAfter() !== undefined, 'the follower to lead', 5000);
+    const handOverMs = (ledAfter() as number) - t0;
     process.stderr.write(`e2e: SIGTERM hand-over ${handOverMs} ms (lease duration 2 s)\n`);
     // Well under the 2 s lease duration: the lease was released, not left to expire.
+    expect(handOverMs).toBeGreaterThanOrEqual(0);
     expect(handOverMs).toBeLessThan(1500);
     expect((await leader.exited).code).toBe(0);
     // The new leader serves: a Service gets its IP at create and in status.
