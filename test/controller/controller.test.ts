@@ -5,6 +5,7 @@
  * keeps the last good one.
  */
 import { CoreV1Api, CustomObjectsApi, type V1Service } from '@kubernetes/client-node';
+import { formatIP } from '../../core/ip/index.js';
 import { Ledger } from '../../webhook/claims.js';
 import { Controller } from '../../webhook/controller.js';
 import { RESOURCES, type ClientKube } from '../../kube/client.js';
@@ -129,10 +130,21 @@ describe('reconcile loop', () => {
     expect(before).not.toContain(fresh);
     // A full restart of the new leader: same IPs.
     await b.stop();
-    const c = await new Replica('c').start();
+    const c = new Replica('c');
+    // What c's loop decides for each Service (it reconciles every one on taking the lead).
+    const decided = new Map<string, string | undefined>();
+    const allocate = c.ledger.allocate.bind(c.ledger);
+    c.ledger.allocate = async (...args) => {
+      const result = await allocate(...args);
+      decided.set(args[0].name, result.ok ? result.ips.map(formatIP).join(',') : result.failure.message);
+      return result;
+    };
+    await c.start();
     await eventually(() => c.elector.leading, 8000, 'c leads');
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await Promise.all([0, 1, 2, 3, 4].map((i) => ingressOf(`keep-${i}`)))).toEqual(before);
+    const keep = [0, 1, 2, 3, 4].map((i) => `keep-${i}`);
+    await eventually(() => keep.every((n) => decided.has(n)), 5000, 'c to reconcile every Service');
+    expect(keep.map((n) => decided.get(n))).toEqual(before);
+    expect(await Promise.all(keep.map((n) => ingressOf(n)))).toEqual(before);
     await c.stop();
   }, 30_000);
 
@@ -211,21 +223,30 @@ describe('IPAddressPool status', () => {
     await eventually(async () => ((await statusOf('spare'))?.used === 1 ? true : undefined), 3000, 'spare counts one');
     // kubectl get's printer columns read these fields.
     const text = await r.metrics.text();
-    expect(text).toMatch(/metallb_addresses_in_use\{pool="spare"\} 1/);
-    expect(text).toMatch(/metallb_addresses_total\{pool="spare"\} 260/);
-    expect(text).toMatch(new RegExp(`metallb_addresses_in_use\\{pool="main"\\} ${usedBefore + 2}`));
+    expect(text).toMatch(/^metallb_allocator_addresses_in_use_total\{pool="spare"\} 1$/m);
+    expect(text).toMatch(/^metallb_allocator_addresses_total\{pool="spare"\} 260$/m);
+    expect(text).toMatch(new RegExp(`^metallb_allocator_addresses_in_use_total\\{pool="main"\\} ${usedBefore + 2}$`, 'm'));
     // Freed addresses are counted back, and a status write does not make the controller re-read the configuration in a loop.
     for (const n of ['counted-1', 'counted-2', 'from-spare']) await core.deleteNamespacedService({ name: n, namespace: 'default' });
     await eventually(async () => ((await statusOf('spare'))?.used === 0 && Number((await statusOf('main'))?.used) === usedBefore ? true : undefined), 5000, 'freed');
     const rv = (await custom.getNamespacedCustomObject({ group: 'metallb.io', version: 'v1beta1', namespace: 'metallb-system', plural: 'ipaddresspools', name: 'spare' })) as {
       metadata: { resourceVersion: string };
     };
-    await new Promise((res) => setTimeout(res, 1500));
+    // A later configuration change, processed: the loop has seen its own status writes of spare
+    // (the same watch, earlier) and written the new pool's status since.
+    await cluster.api.store.create({
+      apiVersion: 'metallb.io/v1beta1',
+      kind: 'IPAddressPool',
+      metadata: { name: 'marker', namespace: 'metallb-system' },
+      spec: { addresses: ['198.51.100.128/30'], autoAssign: false },
+    } as never);
+    await eventually(async () => ((await statusOf('marker'))?.free === '4' ? true : undefined), 3000, 'the marker pool status');
     const later = (await custom.getNamespacedCustomObject({ group: 'metallb.io', version: 'v1beta1', namespace: 'metallb-system', plural: 'ipaddresspools', name: 'spare' })) as {
       metadata: { resourceVersion: string };
     };
     expect(later.metadata.resourceVersion).toBe(rv.metadata.resourceVersion);
     await r.stop();
     await cluster.api.store.delete('metallb.io/v1beta1', 'IPAddressPool', 'spare', 'metallb-system');
+    await cluster.api.store.delete('metallb.io/v1beta1', 'IPAddressPool', 'marker', 'metallb-system');
   });
 });
