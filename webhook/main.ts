@@ -162,6 +162,8 @@ async function main(argv: string[]): Promise<void> {
     { NamespaceLabels },
     { startWebhookServer },
     { ServiceAdmission },
+    { ExternalIPAdmission },
+    { CONTROLLER_SERVICE_ACCOUNT, IPClaimAdmission, serviceAccountUser },
   ] = await Promise.all([
     import('@kubernetes/client-node'),
     import('./certs.js'),
@@ -174,6 +176,8 @@ async function main(argv: string[]): Promise<void> {
     import('./namespaces.js'),
     import('./server.js'),
     import('./services.js'),
+    import('./external-ips.js'),
+    import('./ipclaims-admission.js'),
   ]);
   const kc = new KubeConfig();
   try {
@@ -239,6 +243,8 @@ async function main(argv: string[]): Promise<void> {
   });
   const services = new ServiceAdmission({ ledger, namespaces: namespaceLabels, ...(flags.lbClass ? { loadBalancerClass: flags.lbClass } : {}), metrics });
   const config = new ConfigAdmission({ kube, ledger, namespace });
+  const externalIPs = new ExternalIPAdmission({ ledger, namespaces: namespaceLabels });
+  const ipClaims = new IPClaimAdmission({ controllerUser: serviceAccountUser(namespace, CONTROLLER_SERVICE_ACCOUNT) });
 
   // Serve (health probes) at once; admit only once the claims and the configuration are loaded.
   // Before that an answer would come from empty pools, so the handlers fail (HTTP 500) and the
@@ -256,6 +262,8 @@ async function main(argv: string[]): Promise<void> {
       mutateServices: whenReady(services.mutate),
       validateServices: whenReady(services.validate),
       validateConfig: whenReady(config.validate),
+      validateExternalIPs: whenReady(externalIPs.validate),
+      validateIPClaims: ipClaims.validate, // needs no state: answers from the start
     },
     ready: () => ready,
     registry: metrics.registry,

@@ -2,7 +2,8 @@
  * The controller's HTTPS server: admission webhooks, health and metrics.
  *
  * Routes:
- * - `POST /mutate/services`, `POST /validate/services`, `POST /validate/config`: an
+ * - `POST /mutate/services`, `POST /validate/services`, `POST /validate/config`,
+ *   `POST /validate/external-ips`, `POST /validate/ipclaims`: an
  *   `admission.k8s.io/v1` AdmissionReview in, one out. The server checks the review, hands the
  *   request to the route's AdmissionHandler, and wraps its verdict (uid echoed, patch as base64
  *   JSONPatch, denial as `allowed: false` with a Status). A review it cannot read gets HTTP 400
@@ -35,6 +36,10 @@ export const ADMISSION_ROUTES = {
   mutateServices: { path: '/mutate/services', mutating: true },
   validateServices: { path: '/validate/services', mutating: false },
   validateConfig: { path: '/validate/config', mutating: false },
+  /** spec.externalIPs of Services of every type (CVE-2020-8554): webhook/external-ips.ts. */
+  validateExternalIPs: { path: '/validate/external-ips', mutating: false },
+  /** Writes of IPClaims by anyone but the controller: webhook/ipclaims-admission.ts. */
+  validateIPClaims: { path: '/validate/ipclaims', mutating: false },
 } as const;
 
 export type AdmissionRouteName = keyof typeof ADMISSION_ROUTES;

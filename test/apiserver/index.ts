@@ -53,6 +53,11 @@ export interface ApiServerOptions {
   port?: number;
   /** The bearer token clients must present (default: random). */
   token?: string;
+  /**
+   * Further identities, bearer token -> the user it authenticates as (the kubeconfig's token is
+   * the admin's): for tests where webhooks must tell users apart by userInfo.
+   */
+  users?: Record<string, UserInfo>;
   /** Changes kept for watches and paginated lists (default 10,000). */
   historyLimit?: number;
   /** Interval of BOOKMARK events on watches that allow them (default 1,000 ms). */
@@ -149,15 +154,18 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   let address = '';
   const routerOptions = { registry, rest, watches, token, allowAnonymous: !tls, user: ADMIN_USER, serverAddress: () => address, ...(options.log ? { log: options.log } : {}) };
   const router = new Router(routerOptions);
+  // One router per further identity: the same API, another userInfo.
+  const routers = new Map(Object.entries(options.users ?? {}).map(([t, user]) => [`Bearer ${t}`, new Router({ ...routerOptions, token: t, user })]));
+  const handle: Router['handle'] = (req, res) => (routers.get(req.headers.authorization ?? '') ?? router).handle(req, res);
   let caPem: string | undefined;
   let server: Server;
   if (tls) {
     const { ca, serving } = loopbackServingCertificate('metallb-ts-apiserver', ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc']);
     caPem = ca.certPem;
     await writeFile(join(dir, 'ca.crt'), caPem);
-    server = createHttpsServer({ key: serving.keyPem, cert: serving.certPem }, router.handle);
+    server = createHttpsServer({ key: serving.keyPem, cert: serving.certPem }, handle);
   } else {
-    server = createHttpServer(router.handle);
+    server = createHttpServer(handle);
   }
   // Like kube-apiserver (Go's server closes idle connections only when told to), keep clients'
   // idle keep-alive connections open; Node's 5 s default races clients that reuse them.

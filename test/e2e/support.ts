@@ -6,12 +6,14 @@
  * ready.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig, type CoreV1Api } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { startApiServer, type ApiServer, type KubeObject } from '../apiserver/index.js';
+import { startApiServer, type ApiServer, type KubeObject, type UserInfo } from '../apiserver/index.js';
+import { writeKubeconfig } from '../apiserver/kubeconfig.js';
 import { eventually, kubeConfigFor } from '../apiserver/testing.js';
 
 /** The repository, whether this file runs from test/e2e (jest) or dist/test/e2e (compiled). */
@@ -19,6 +21,15 @@ export const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replac
 export const MAIN = join(repoRoot, 'dist/webhook/main.js');
 export const NAMESPACE = 'metallb-system';
 export const WEBHOOK_SERVICE = 'metallb-webhook-service';
+
+/**
+ * Who the controller processes are: the controller's ServiceAccount (manifests/rbac), as in a
+ * cluster, so that webhooks can tell their writes from the tests' (which are the admin's).
+ */
+export const CONTROLLER_USER: UserInfo = {
+  username: `system:serviceaccount:${NAMESPACE}:controller`,
+  groups: ['system:serviceaccounts', `system:serviceaccounts:${NAMESPACE}`, 'system:authenticated'],
+};
 
 /** Manifest files installed, in order (the Deployment and its Service are left out on purpose). */
 const MANIFESTS = ['namespace.yaml', 'crds', 'rbac', 'webhooks'];
@@ -152,19 +163,27 @@ export class E2ECluster {
   private next = 0;
   private counter = 0;
 
-  private constructor(readonly api: ApiServer) {}
+  private constructor(
+    readonly api: ApiServer,
+    /** The kubeconfig of the controller processes: authenticates as CONTROLLER_USER. */
+    readonly controllerKubeconfigPath: string,
+  ) {}
 
   static async start(options: { serviceCidr?: string } = {}): Promise<E2ECluster> {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
     const ref: { cluster?: E2ECluster } = {};
+    const controllerToken = randomBytes(24).toString('hex');
     const api = await startApiServer({
+      users: { [controllerToken]: CONTROLLER_USER },
       // The webhook Service's endpoints: the replicas that are ready, round-robin, as kube-proxy would.
       resolveService: (ns, name, port) => (ns === NAMESPACE && name === WEBHOOK_SERVICE && port === 443 ? ref.cluster?.endpoint() : undefined),
       ...(options.serviceCidr ? { serviceNetwork: { ipv4Cidr: options.serviceCidr } } : {}),
     });
-    const cluster = new E2ECluster(api);
+    const controllerKubeconfigPath = join(api.dir, 'controller.kubeconfig');
+    const cluster = new E2ECluster(api, controllerKubeconfigPath);
     ref.cluster = cluster;
     try {
+      await writeKubeconfig(controllerKubeconfigPath, { server: api.url, token: controllerToken, ...(api.caPem ? { caPem: api.caPem } : {}) });
       for (const o of manifestObjects()) await api.store.create(o);
       await api.settle();
     } catch (e) {
@@ -189,7 +208,7 @@ export class E2ECluster {
   async startController(extra: string[] = [], options: { identity?: string; wait?: boolean } = {}): Promise<ControllerProcess> {
     const identity = options.identity ?? `controller-${++this.counter}`;
     const args = [
-      `--kubeconfig=${this.api.kubeconfigPath}`,
+      `--kubeconfig=${this.controllerKubeconfigPath}`,
       `--namespace=${NAMESPACE}`,
       `--identity=${identity}`,
       '--bind-address=127.0.0.1',

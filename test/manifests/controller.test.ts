@@ -4,9 +4,16 @@
  * accepted by the API server double (which also compiles the matchConditions' CEL).
  */
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
-import { startApiServer, type ApiServer, type KubeObject as ApiObject } from '../apiserver/index.js';
+import { IPClaimAdmission } from '../../webhook/ipclaims-admission.js';
+import type { AdmissionHandler, AdmissionRequest } from '../../webhook/review.js';
+import { startWebhookServer, type WebhookServer } from '../../webhook/server.js';
+import { Metrics } from '../../webhook/metrics.js';
+import { startApiServer, type ApiServer, type KubeObject as ApiObject, type UserInfo } from '../apiserver/index.js';
+import { writeKubeconfig } from '../apiserver/kubeconfig.js';
+import { failure } from '../apiserver/testing.js';
+import { testBundle } from '../webhook/support.js';
 import { isKubeObject, loadYaml, manifestsDir, yamlFilesUnder, type KubeObject } from './support.js';
 
 const objects: { file: string; obj: KubeObject }[] = yamlFilesUnder(manifestsDir)
@@ -77,6 +84,38 @@ describe('RBAC', () => {
     expect(grants(agent, 'metallb.io', 'configurationstates/status', 'update')).toBe(true);
   });
 
+  const WEBHOOK_CERT = 'metallb-webhook-cert';
+
+  it("lets the agent read only the memberlist key Secret, by name: never the webhook CA's private key", () => {
+    const local = one('Role', 'agent');
+    const secretRules = rulesOf(local).filter((r) => (r.resources ?? []).includes('secrets'));
+    expect(secretRules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['metallb-memberlist'], verbs: ['get', 'list', 'watch'] }]);
+    for (const v of ['get', 'list', 'watch']) {
+      expect(grants(local, '', 'secrets', v, 'metallb-memberlist')).toBe(true);
+      expect(grants(local, '', 'secrets', v, WEBHOOK_CERT)).toBe(false);
+      // A list or watch of every Secret has no name: resourceNames do not cover it.
+      expect(grants(local, '', 'secrets', v)).toBe(false);
+    }
+  });
+
+  it('lets no role but the controller\'s read the webhook certificate Secret', () => {
+    const readers = roles
+      .filter(({ obj }) => ['get', 'list', 'watch'].some((v) => grants(obj, '', 'secrets', v, WEBHOOK_CERT)))
+      .map(({ obj }) => `${obj.kind as string}/${obj.metadata.name}`);
+    expect(readers).toEqual(['Role/controller']);
+  });
+
+  it("lets no role but the controller's write IPClaims (a claim moves an IP), and aggregates into no built-in role", () => {
+    const writers = roles
+      .filter(({ obj }) => ['create', 'update', 'patch', 'delete', 'deletecollection'].some((v) => grants(obj, 'metallb.io', 'ipclaims', v) || grants(obj, 'metallb.io', 'ipclaims/status', v)))
+      .map(({ obj }) => `${obj.kind as string}/${obj.metadata.name}`);
+    expect(writers).toEqual(['ClusterRole/metallb-controller']);
+    // ClusterRoles labelled aggregate-to-admin/edit/view would add their rules to every namespace admin and editor.
+    const aggregated = roles.filter(({ obj }) => Object.keys(obj.metadata.labels ?? {}).some((k) => k.startsWith('rbac.authorization.k8s.io/aggregate-to-')));
+    expect(aggregated).toEqual([]);
+    for (const { obj } of roles) expect((obj as { aggregationRule?: unknown }).aggregationRule).toBeUndefined();
+  });
+
   it('binds each role to the right ServiceAccount', () => {
     for (const [kind, name, sa] of [
       ['ClusterRoleBinding', 'metallb-controller', 'controller'],
@@ -145,11 +184,11 @@ describe('webhook configurations', () => {
   it('call our Service on the paths the server serves', () => {
     const paths = [...mutating, ...validating].map((w) => w.clientConfig.service);
     for (const s of paths) expect(s).toMatchObject({ namespace: 'metallb-system', name: 'metallb-webhook-service', port: 443 });
-    expect(paths.map((s) => s.path).sort()).toEqual(['/mutate/services', '/validate/config', '/validate/config', '/validate/services']);
+    expect(paths.map((s) => s.path).sort()).toEqual(['/mutate/services', '/validate/config', '/validate/config', '/validate/external-ips', '/validate/ipclaims', '/validate/services']);
   });
 
   it('fail open for Services, outside kube-system and our namespace, only for LoadBalancers', () => {
-    const services = [...mutating, ...validating].filter((w) => w.rules.some((r) => r.resources.includes('services')));
+    const services = [...mutating, ...validating].filter((w) => w.rules.some((r) => r.resources.includes('services')) && w.clientConfig.service.path !== '/validate/external-ips');
     expect(services).toHaveLength(2);
     for (const w of services) {
       expect(w.failurePolicy).toBe('Ignore');
@@ -170,6 +209,29 @@ describe('webhook configurations', () => {
     }
     const kinds = config.flatMap((w) => w.rules.flatMap((r) => r.resources)).sort();
     expect(kinds).toEqual(['bfdprofiles', 'bgpadvertisements', 'bgppeers', 'communities', 'configmaps', 'ipaddresspools', 'l2advertisements']);
+  });
+
+  it('check external IPs of Services of every type, fail-open, only for Services that have some', () => {
+    const [w, ...more] = validating.filter((x) => x.clientConfig.service.path === '/validate/external-ips');
+    expect(more).toEqual([]);
+    expect(w).toMatchObject({ name: 'validate.externalips.metallb.io', failurePolicy: 'Ignore', sideEffects: 'None', timeoutSeconds: 5 });
+    expect(w?.rules).toEqual([{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['services'], scope: 'Namespaced' }]);
+    expect(w?.namespaceSelector?.matchExpressions).toEqual([{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', 'metallb-system'] }]);
+    expect(w?.matchConditions).toEqual([{ name: 'has-external-ips', expression: 'has(object.spec.externalIPs) && size(object.spec.externalIPs) > 0' }]);
+    // No condition on the type: a ClusterIP Service's external IPs are the attack.
+    expect(JSON.stringify(w)).not.toContain('LoadBalancer');
+  });
+
+  it('refuse IPClaim writes fail-closed, and never send the controller\'s own (by its ServiceAccount from the manifests)', () => {
+    const [w, ...more] = validating.filter((x) => x.clientConfig.service.path === '/validate/ipclaims');
+    expect(more).toEqual([]);
+    expect(w).toMatchObject({ name: 'validate.ipclaims.metallb.io', failurePolicy: 'Fail', sideEffects: 'None', timeoutSeconds: 5 });
+    expect(w?.rules).toEqual([{ apiGroups: ['metallb.io'], apiVersions: ['v1beta1'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: ['ipclaims', 'ipclaims/status'], scope: 'Cluster' }]);
+    const binding = one('ClusterRoleBinding', 'metallb-controller') as KubeObject & { subjects: { name: string; namespace: string }[] };
+    const sa = binding.subjects[0];
+    const expression = w?.matchConditions?.[0]?.expression ?? '';
+    expect(expression).toContain(`'system:serviceaccount:${sa?.namespace ?? ''}:${sa?.name ?? ''}'`);
+    expect(expression).toContain("'system:serviceaccount:kube-system:generic-garbage-collector'");
   });
 });
 
@@ -196,5 +258,114 @@ describe('installed into the API server double', () => {
       /failed calling webhook .*validate.configmap.metallb.io/,
     ); // configuration: Fail
     await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'config' }, data: {} } }); // other namespace: no call
+  });
+});
+
+describe('the webhook configurations in the API server double, served by the webhook server', () => {
+  const CONTROLLER: UserInfo = { username: 'system:serviceaccount:metallb-system:controller', groups: ['system:serviceaccounts', 'system:authenticated'] };
+  let api: ApiServer;
+  let server: WebhookServer;
+  const calls: { path: string; request: AdmissionRequest }[] = [];
+  let admin: KubeConfig;
+  let controller: KubeConfig;
+
+  const recording =
+    (path: string, handler: AdmissionHandler = () => Promise.resolve({ allowed: true })): AdmissionHandler =>
+    (request) => {
+      calls.push({ path, request });
+      return handler(request);
+    };
+
+  beforeAll(async () => {
+    const token = 'controller-token';
+    api = await startApiServer({ users: { [token]: CONTROLLER } });
+    const bundle = testBundle();
+    const ipClaims = new IPClaimAdmission({ controllerUser: CONTROLLER.username });
+    server = await startWebhookServer({
+      certificate: bundle,
+      host: '127.0.0.1',
+      registry: new Metrics().registry,
+      handlers: {
+        mutateServices: recording('/mutate/services'),
+        validateServices: recording('/validate/services'),
+        validateConfig: recording('/validate/config'),
+        validateExternalIPs: recording('/validate/external-ips'),
+        validateIPClaims: recording('/validate/ipclaims', ipClaims.validate),
+      },
+    });
+    api.routeService('metallb-system', 'metallb-webhook-service', 443, { host: '127.0.0.1', port: server.port });
+    const caBundle = Buffer.from(bundle.caBundlePem).toString('base64');
+    const crd = loadYaml(join(manifestsDir, 'crds', 'metallb.io_ipclaims.yaml')).filter(isKubeObject);
+    const ns = loadYaml(join(manifestsDir, 'namespace.yaml')).filter(isKubeObject);
+    for (const o of [...ns, ...crd, ...objects.map((x) => x.obj)]) {
+      const copy = structuredClone(o) as unknown as ApiObject & { webhooks?: { clientConfig: { caBundle?: string } }[] };
+      for (const w of copy.webhooks ?? []) w.clientConfig.caBundle = caBundle; // what the controller does at start
+      await api.store.create(copy);
+    }
+    await api.settle();
+    admin = new KubeConfig();
+    admin.loadFromFile(api.kubeconfigPath);
+    const path = join(api.dir, 'controller.kubeconfig');
+    await writeKubeconfig(path, { server: api.url, token, ...(api.caPem ? { caPem: api.caPem } : {}) });
+    controller = new KubeConfig();
+    controller.loadFromFile(path);
+  });
+  afterAll(async () => {
+    await server?.close();
+    await api?.stop();
+  });
+  beforeEach(() => {
+    calls.length = 0;
+  });
+
+  const paths = () => calls.map((c) => c.path).sort();
+  const claim = (ip: string) => ({
+    apiVersion: 'metallb.io/v1beta1',
+    kind: 'IPClaim',
+    metadata: { name: ip },
+    spec: { ip, pool: 'p', family: 'IPv4', holders: [{ namespace: 'default', name: 'web' }] },
+  });
+  const createClaim = (kc: KubeConfig, ip: string) =>
+    kc.makeApiClient(CustomObjectsApi).createClusterCustomObject({ group: 'metallb.io', version: 'v1beta1', plural: 'ipclaims', body: claim(ip) });
+
+  it('send a Service with externalIPs, of any type, to /validate/external-ips, and none without', async () => {
+    const core = admin.makeApiClient(CoreV1Api);
+    await core.createNamespacedService({ namespace: 'default', body: { metadata: { name: 'plain' }, spec: { ports: [{ port: 80 }] } } });
+    expect(paths()).toEqual([]);
+    await core.createNamespacedService({ namespace: 'default', body: { metadata: { name: 'ext' }, spec: { ports: [{ port: 80 }], externalIPs: ['192.0.2.10'] } } });
+    expect(paths()).toEqual(['/validate/external-ips']);
+    expect(calls[0]?.request).toMatchObject({ operation: 'CREATE', namespace: 'default', name: 'ext', userInfo: { username: 'kubernetes-admin' } });
+    calls.length = 0;
+    await core.createNamespacedService({
+      namespace: 'default',
+      body: { metadata: { name: 'lb-ext' }, spec: { type: 'LoadBalancer', ports: [{ port: 80 }], externalIPs: ['192.0.2.11'] } },
+    });
+    expect(paths()).toEqual(['/mutate/services', '/validate/external-ips', '/validate/services']);
+    calls.length = 0;
+    await core.createNamespacedService({ namespace: 'kube-system', body: { metadata: { name: 'ext' }, spec: { ports: [{ port: 80 }], externalIPs: ['192.0.2.12'] } } });
+    expect(paths()).toEqual([]);
+  });
+
+  it("refuse the admin's IPClaim writes through /validate/ipclaims, and never send the controller's", async () => {
+    const refused = await failure(createClaim(admin, '192.0.2.20'));
+    expect(refused).toMatchObject({ httpCode: 403, reason: 'Forbidden' });
+    expect(refused.message).toBe(
+      'admission webhook "validate.ipclaims.metallb.io" denied the request: IPClaims are written only by the MetalLB controller (system:serviceaccount:metallb-system:controller): ' +
+        'kubernetes-admin may not create IPClaim "192.0.2.20", because a claim decides which Service holds an IP. ' +
+        'To repair a claim by hand, act as the controller (kubectl --as=system:serviceaccount:metallb-system:controller)',
+    );
+    expect(paths()).toEqual(['/validate/ipclaims']);
+    calls.length = 0;
+    await createClaim(controller, '192.0.2.21');
+    expect(paths()).toEqual([]);
+    const del = (kc: KubeConfig) => kc.makeApiClient(CustomObjectsApi).deleteClusterCustomObject({ group: 'metallb.io', version: 'v1beta1', plural: 'ipclaims', name: '192.0.2.21' });
+    expect((await failure(del(admin))).message).toContain('kubernetes-admin may not delete IPClaim "192.0.2.21"');
+    await del(controller);
+  });
+
+  it("refuse IPClaim writes while the webhook cannot answer (fail-closed), except the controller's", async () => {
+    await server.close();
+    expect((await failure(createClaim(admin, '192.0.2.22'))).message).toMatch(/^Internal error occurred: failed calling webhook "validate.ipclaims.metallb.io"/);
+    await createClaim(controller, '192.0.2.23');
   });
 });
