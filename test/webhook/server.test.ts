@@ -213,8 +213,8 @@ describe('health and metrics', () => {
     expect(res.status).toBe(200);
     expect(res.contentType).toMatch(/^text\/plain/);
     for (const name of [
-      'metallb_addresses_in_use{pool="default"} 3',
-      'metallb_addresses_total{pool="default"} 254',
+      'metallb_allocator_addresses_in_use_total{pool="default"} 3',
+      'metallb_allocator_addresses_total{pool="default"} 254',
       'metallb_allocations_total{pool="default"} 1',
       'metallb_allocation_failures_total{reason="pool-full"} 1',
       'metallb_config_state 1',
@@ -240,6 +240,6 @@ describe('Metrics', () => {
     expect(await b.text()).not.toContain('pool="p"');
     a.setPoolUsage('p', 1, 2);
     a.removePool('p');
-    expect(await a.text()).not.toContain('metallb_addresses_in_use{pool="p"}');
+    expect(await a.text()).not.toContain('metallb_allocator_addresses_in_use_total{pool="p"}');
   });
 });
