@@ -16,7 +16,7 @@
  * `metallb.io/holder-requests`; a claim without it (written by hand) is read conservatively.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { Allocator, newRequest, serviceKey, type Claim, type Failure, type Held, type Request, type Revocation } from '../core/allocator/index.js';
+import { Allocator, newRequest, serviceKey, sharingProblemAmong, type Claim, type Failure, type Held, type Request, type Revocation } from '../core/allocator/index.js';
 import { claimName } from '../core/allocator/claim-name.js';
 import type { Pool } from '../core/config/index.js';
 import { formatIP, parseIP, type Family, type IP } from '../core/ip/index.js';
@@ -261,13 +261,14 @@ export class Ledger {
    * holding claims that satisfy its request keeps them (`changed: false`). With `dryRun`,
    * computes the answer from the mirror and writes nothing.
    */
-  allocate(req: Request, options: { dryRun?: boolean } = {}): Promise<LedgerResult> {
-    if (options.dryRun) return Promise.resolve(this.allocator.assign(req, { dryRun: true }));
+  allocate(req: Request, options: { dryRun?: boolean; prefer?: readonly IP[] } = {}): Promise<LedgerResult> {
+    const prefer = options.prefer && options.prefer.length > 0 ? { prefer: options.prefer } : {};
+    if (options.dryRun) return Promise.resolve(this.allocator.assign(req, { dryRun: true, ...prefer }));
     const service = serviceKey(req.namespace, req.name);
     return this.exclusive([service], async () => {
       for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
         // Choose and reserve in one synchronous step: no other call can pick these addresses.
-        const a = this.allocator.assign(req);
+        const a = this.allocator.assign(req, prefer);
         if (!a.ok) return a;
         this.pending.add(service);
         let claimed: Awaited<ReturnType<Ledger['claimAll']>>;
@@ -674,16 +675,17 @@ function withHolders(c: IPClaim, holders: ClaimHolder[], reqs: Record<string, St
   };
 }
 
-/** Why `req` may not join the holders of `claim` (MetalLB's sharing rules), from the claim alone. */
+/** Why `req` may not join the holders of `claim`: core's one sharing rule, over the holders' requests as the claim stores them. */
 function joinProblem(claim: IPClaim, req: Request): string | undefined {
-  if (!claim.spec.sharingKey || claim.spec.sharingKey !== req.sharingKey) return `held by ${claim.spec.holders.map(holderKey).join(', ')} without a common sharing key`;
   const reqs = holdersRequests(claim);
+  const holders: Request[] = [];
   for (const h of claim.spec.holders) {
     const stored = reqs[holderKey(h)];
-    if (!stored) return `holder ${holderKey(h)}'s ports are unknown`;
-    if ((stored.trafficPolicy ?? 'Cluster') !== req.trafficPolicy) return 'traffic policies differ';
-    if (req.trafficPolicy === 'Local' && JSON.stringify(stored.selector ?? {}) !== JSON.stringify(req.selector)) return 'selectors differ';
-    if (req.ports.some((p) => (stored.ports ?? []).some((q) => q.port === p.port && q.protocol === p.protocol))) return `a port is used by ${holderKey(h)}`;
+    const loaded = stored && loadRequest(stored);
+    if (!loaded) return `holder ${holderKey(h)}'s request is unknown`;
+    // A claim written by hand may lack the key in the stored request; the claim's own key rules.
+    holders.push(newRequest({ ...loaded, ...(claim.spec.sharingKey ? { sharingKey: claim.spec.sharingKey } : { sharingKey: undefined }) }));
   }
-  return undefined;
+  const ip = parseIP(claim.spec.ip);
+  return sharingProblemAmong(holders, req, ip.ok ? ip.value : undefined)?.message;
 }

@@ -820,7 +820,9 @@ export class Controller {
       shown = shownIPs(svc);
       if (shown && (await ledger.allocate({ ...read.request, requestedIPs: shown })).ok) result = await ledger.allocate(read.request);
     }
-    result ??= await ledger.allocate(read.request);
+    // Whatever is still allowed of what the Service had is kept, per address and family (a
+    // revoked IPv4 address of a dual-stack pair does not take the IPv6 one with it).
+    result ??= await ledger.allocate(read.request, { prefer: heldBefore.length > 0 ? heldBefore : annotated });
     if (!result.ok) {
       if (result.transient) {
         this.enqueueLater(key, 200);

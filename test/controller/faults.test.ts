@@ -125,6 +125,40 @@ describe('configuration read failures', () => {
   });
 });
 
+describe('forced configuration changes', () => {
+  it('revokes exactly what is no longer allowed: a dual-stack Service keeps its IPv6 address when the IPv4 range goes', async () => {
+    const r = await replica();
+    await pool('dual', ['203.0.113.0/29', '2001:db8:d::/125']);
+    await eventually(() => r.ledger.currentPools().some((p) => p.name === 'dual') || undefined, 3000, 'dual pool');
+    const body = lb('dual-svc', { 'metallb.io/address-pool': 'dual' });
+    body.spec = { ...body.spec, ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4', 'IPv6'] };
+    await core.createNamespacedService({ namespace: 'default', body });
+    const before = (await assigned(['dual-svc']))['dual-svc'] ?? '';
+    const [v4, v6] = before.split(',');
+    expect(v4).toMatch(/^203\.0\.113\./);
+    expect(v6).toMatch(/^2001:db8:d::/);
+    // The IPv4 range is replaced (forced: the webhook is not in this test).
+    const current = (await r.kube.get({ group: 'metallb.io', version: 'v1beta1', plural: 'ipaddresspools', namespaced: true }, 'dual', NS)) as KubeObject;
+    await cluster.api.store.update({ ...current, spec: { addresses: ['198.51.100.64/29', '2001:db8:d::/125'] } } as never);
+    const after = await eventually(
+      async () => {
+        const ips = await ingressOf('dual-svc');
+        return ips && ips.startsWith('198.51.100.') ? ips : undefined;
+      },
+      5000,
+      'a new IPv4 address',
+    );
+    expect(after.split(',')[1]).toBe(v6);
+    await everyShownIPClaimed(['dual-svc']);
+    expect((await claims()).some((c) => c.spec.ip === v4)).toBe(false);
+    const events = (await core.listNamespacedEvent({ namespace: 'default', fieldSelector: 'involvedObject.name=dual-svc' })).items;
+    expect(events.map((e) => `${e.reason}: ${e.message}`).join('\n')).toMatch(new RegExp(`ClearAssignment: current IP \\[.*${v4?.replaceAll('.', '\\.')}`));
+    await core.deleteNamespacedService({ name: 'dual-svc', namespace: 'default' });
+    await eventually(async () => (await claims()).length === 0 || undefined, 5000, 'claims released');
+    await cluster.api.store.delete('metallb.io/v1beta1', 'IPAddressPool', 'dual', NS);
+  });
+});
+
 describe('restart under an invalid configuration', () => {
   const names = ['r-0', 'r-1', 'r-2', 'r-3', 'r-4'];
 
