@@ -231,14 +231,25 @@ describe('Service admission', () => {
   it('never trusts a user-written assignment without a claim', async () => {
     const { obj } = await admit(service('liar', { annotations: { [ASSIGNMENT.ips]: '203.0.113.3', [ASSIGNMENT.pool]: 'production' } }));
     expect(poolOf(obj)).toBe('sandbox');
-    expect(assigned(obj)).not.toBe('203.0.113.3');
+    expect(assigned(obj)).toMatch(/^198\.51\.100\.[0-7]$/);
+    const all = await claims();
+    expect(all.find((c) => c.spec.ip === assigned(obj))?.spec.holders.map((h) => h.name)).toEqual(['liar']);
+    expect(all.find((c) => c.spec.ip === '203.0.113.3')?.spec.holders.some((h) => h.name === 'liar') ?? false).toBe(false);
   });
 
   it('dry run shows the answer and claims nothing', async () => {
-    const before = (await claims()).length;
-    const { obj } = await admit(service('dry'), 'CREATE', undefined, true);
-    expect(assigned(obj)).toBeDefined();
-    expect(await claims()).toHaveLength(before);
+    const before = await claims();
+    const { obj, validated } = await admit(service('dry'), 'CREATE', undefined, true);
+    expect(validated.allowed).toBe(true);
+    expect(poolOf(obj)).toBe('sandbox');
+    expect(assigned(obj)).toMatch(/^198\.51\.100\.[0-7]$/);
+    expect(await claims()).toEqual(before); // nothing written, not even a resourceVersion
+    // Nothing reserved either: the same request for real gets the address the dry run showed.
+    const real = await admit(service('dry'));
+    expect(assigned(real.obj)).toBe(assigned(obj));
+    // Give the address back (no loop runs here to expire the reservation).
+    expect(await ledger.release(`default/${real.obj.metadata.annotations?.[ASSIGNMENT.reservation] ?? ''}`)).toBeTruthy();
+    expect(await claims()).toEqual(before);
   });
 
   it('generateName: claims under a reservation, kept on reinvocation', async () => {
