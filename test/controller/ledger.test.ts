@@ -24,13 +24,25 @@ async function clearClaims(): Promise<void> {
   for (const c of await claimsNow()) await cluster.kube.delete(RESOURCES.ipClaims, c.metadata.name as string);
 }
 
+/** Ledgers a test started: stopped after it even when it fails, so no watch outlives it. */
+const started = new Set<Ledger>();
+function ledger(...args: ConstructorParameters<typeof Ledger>): Ledger {
+  const l = new Ledger(...args);
+  started.add(l);
+  return l;
+}
+
 describe('Ledger', () => {
-  afterEach(clearClaims);
+  afterEach(async () => {
+    for (const l of started) l.stop();
+    started.clear();
+    await clearClaims();
+  });
 
   it('two replicas allocating 200 Services at once from a /24: no IP twice, none leaked', async () => {
     const p = pools({ small: { addresses: ['192.0.2.0/24'] } });
-    const a = new Ledger(cluster.newKube(), p);
-    const b = new Ledger(cluster.newKube(), p);
+    const a = ledger(cluster.newKube(), p);
+    const b = ledger(cluster.newKube(), p);
     await Promise.all([a.start(), b.start()]);
     const services = Array.from({ length: 200 }, (_, i) => newRequest({ namespace: 'ns', name: `svc-${i}`, ports: [{ port: 80, protocol: 'TCP' }] }));
     const results = await Promise.all(services.map((req, i) => (i % 2 === 0 ? a : b).allocate(req)));
@@ -54,8 +66,8 @@ describe('Ledger', () => {
 
   it('races for one shared IP join it; incompatible ones are refused', async () => {
     const p = pools({ one: { addresses: ['198.51.100.7/32'] } });
-    const a = new Ledger(cluster.newKube(), p);
-    const b = new Ledger(cluster.newKube(), p);
+    const a = ledger(cluster.newKube(), p);
+    const b = ledger(cluster.newKube(), p);
     await Promise.all([a.start(), b.start()]);
     const req = (name: string, port: number, sharingKey?: string) =>
       newRequest({ namespace: 'ns', name, ports: [{ port, protocol: 'TCP' }], ...(sharingKey ? { sharingKey } : {}) });
@@ -75,26 +87,30 @@ describe('Ledger', () => {
 
   it('dry run claims nothing; a restarted replica keeps every IP', async () => {
     const p = pools({ pool: { addresses: ['203.0.113.0/28'] } });
-    const a = new Ledger(cluster.newKube(), p);
+    const a = ledger(cluster.newKube(), p);
     await a.start();
     const dry = await a.allocate(newRequest({ namespace: 'ns', name: 'dry' }), { dryRun: true });
-    expect(dry.ok).toBe(true);
+    // The answer a real allocation would get (the pool's first address), and nothing written or kept.
+    expect(dry.ok && { pool: dry.pool, ips: dry.ips.map(formatIP) }).toEqual({ pool: 'pool', ips: ['203.0.113.0'] });
     expect(await claimsNow()).toHaveLength(0);
+    expect(a.heldBy('ns/dry')).toBeUndefined();
     const first = await a.allocate(newRequest({ namespace: 'ns', name: 'x' }));
     const second = await a.allocate(newRequest({ namespace: 'ns', name: 'y' }));
+    expect(first.ok && first.ips.map(formatIP)).toEqual(['203.0.113.0']);
+    expect(second.ok && second.ips.map(formatIP)).toEqual(['203.0.113.1']);
     a.stop();
-    const restarted = new Ledger(cluster.newKube(), p);
+    const restarted = ledger(cluster.newKube(), p);
     await restarted.start();
     const again = await restarted.allocate(newRequest({ namespace: 'ns', name: 'y' }));
-    expect(again.ok && !again.changed && again.ips.map(formatIP)).toEqual(second.ok && second.ips.map(formatIP));
+    expect(again.ok && { changed: again.changed, ips: again.ips.map(formatIP) }).toEqual({ changed: false, ips: ['203.0.113.1'] });
     const third = await restarted.allocate(newRequest({ namespace: 'ns', name: 'z' }));
-    expect(third.ok && third.ips.map(formatIP)).not.toEqual(first.ok && first.ips.map(formatIP));
+    expect(third.ok && third.ips.map(formatIP)).toEqual(['203.0.113.2']);
     restarted.stop();
   });
 
   it('dual-stack takes one claim per family', async () => {
     const p = pools({ dual: { addresses: ['192.0.2.10/31', '2001:db8::/126'] } });
-    const a = new Ledger(cluster.newKube(), p);
+    const a = ledger(cluster.newKube(), p);
     await a.start();
     const r = await a.allocate(newRequest({ namespace: 'ns', name: 'dual', familyPolicy: 'RequireDualStack', families: ['IPv6', 'IPv4'] }));
     expect(r.ok).toBe(true);
@@ -119,8 +135,8 @@ describe('Ledger', () => {
         }
       },
     });
-    const a = new Ledger(slow, p);
-    const b = new Ledger(cluster.newKube(), p);
+    const a = ledger(slow, p);
+    const b = ledger(cluster.newKube(), p);
     await Promise.all([a.start(), b.start()]);
     const t0 = Date.now();
     const reqs = Array.from({ length: 10 }, (_, i) => newRequest({ namespace: 'ns', name: `slow-${i}` }));
