@@ -74,7 +74,12 @@ beforeAll(async () => {
 });
 afterAll(() => api.stop());
 
+/** Webhook servers a test started and has not closed yet: closed after it, even when it fails. */
+const openServers = new Set<WebhookServer>();
+
 afterEach(async () => {
+  for (const s of openServers) await s.close();
+  openServers.clear();
   for (const [kind, name] of [
     ['MutatingWebhookConfiguration', 'metallb-mutating'],
     ['ValidatingWebhookConfiguration', 'metallb-validating'],
@@ -150,6 +155,7 @@ describe('CertManager', () => {
           mutateServices: async () => ({ allowed: true, patch: [{ op: 'add', path: '/metadata/annotations', value: { 'example.com/seen': 'yes' } }] }),
         },
       });
+      openServers.add(server);
       replica.onChange((c) => server.setCertificate(c));
       servers.push(server);
     }
@@ -166,30 +172,50 @@ describe('CertManager', () => {
     let stop = false;
     let created = 0;
     const failures: string[] = [];
-    const load = (async () => {
-      while (!stop) {
-        try {
-          const s = await core.createNamespacedService({ namespace: 'default', body: { metadata: { generateName: 'rot-' }, spec: { type: 'ClusterIP', ports: [{ port: 80 }] } } });
-          if (s.metadata?.annotations?.['example.com/seen'] !== 'yes') failures.push('not mutated');
-          created++;
-        } catch (e) {
-          failures.push((e as Error).message);
-        }
+    let load: Promise<void> | undefined;
+    /** Waits until `n` more creates have gone through; fails after 10 s, with the failures so far. */
+    const creates = async (n: number) => {
+      const target = created + n;
+      const deadline = Date.now() + 10_000;
+      while (created < target) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${target} creates (${created} so far); failures: ${failures.join('; ') || 'none'}`);
+        await new Promise((r) => setTimeout(r, 10));
       }
-    })();
-    while (created < 3) await new Promise((r) => setTimeout(r, 10));
-    clock.t = Date.now();
-    const renewedByA = await replicaA.sync();
-    const afterA = created;
-    while (created < afterA + 3) await new Promise((r) => setTimeout(r, 10));
-    const renewedByB = await replicaB.sync();
-    const afterB = created;
-    while (created < afterB + 3) await new Promise((r) => setTimeout(r, 10));
-    stop = true;
-    await load;
-    for (const s of servers) await s.close();
+    };
+    let renewedByA: Awaited<ReturnType<CertManager['sync']>>;
+    let renewedByB: Awaited<ReturnType<CertManager['sync']>>;
+    try {
+      load = (async () => {
+        while (!stop) {
+          try {
+            const s = await core.createNamespacedService({
+              namespace: 'default',
+              body: { metadata: { generateName: 'rot-' }, spec: { type: 'ClusterIP', ports: [{ port: 80 }] } },
+            });
+            if (s.metadata?.annotations?.['example.com/seen'] !== 'yes') failures.push('not mutated');
+            created++;
+          } catch (e) {
+            failures.push((e as Error).message);
+          }
+        }
+      })();
+      await creates(3);
+      clock.t = Date.now();
+      renewedByA = await replicaA.sync();
+      await creates(3);
+      renewedByB = await replicaB.sync();
+      await creates(3);
+    } finally {
+      stop = true;
+      await load;
+      for (const s of servers) {
+        openServers.delete(s);
+        await s.close();
+      }
+    }
 
     expect(failures).toEqual([]);
+    expect(renewedByA.certPem).toMatch(/^-----BEGIN CERTIFICATE-----/);
     expect(renewedByA.certPem).not.toBe(first.certPem);
     expect(renewedByB.certPem).toBe(renewedByA.certPem); // B took A's renewal, did not make its own
     expect(splitPems(renewedByA.caBundlePem)).toEqual([renewedByA.caCertPem, first.caCertPem]);
