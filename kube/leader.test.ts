@@ -37,6 +37,16 @@ class LeaseStore {
   } as unknown as KubeApi;
 }
 
+/** Runs `work`, failing after `ms` with a message naming `what` instead of hanging until jest's timeout. */
+async function within<T>(ms: number, what: string, work: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work(), new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const holder = (s: LeaseStore) => (s.lease?.spec as { holderIdentity?: string } | undefined)?.holderIdentity;
 
 describe('LeaderElector', () => {
@@ -52,27 +62,41 @@ describe('LeaderElector', () => {
       onStartedLeading: () => (leading = true),
       onStoppedLeading: () => (leading = false),
     });
-    elector.start();
-    while (!leading) await new Promise((r) => setTimeout(r, 5));
-
-    // Park the next renewal inside its write; stop (its read of the lease, if it reads now,
-    // sees the lease before the renewal); let the renewal land; then let reads return.
     let release = () => {};
     let open = () => {};
-    const entered = new Promise<void>((resolve) => {
-      store.hold = { entered: resolve, release: new Promise<void>((r) => (release = r)) };
-    });
-    await entered;
-    store.gate = new Promise<void>((r) => (open = r));
-    const stopped = elector.stop();
-    await new Promise((r) => setTimeout(r, 20));
-    release();
-    await new Promise((r) => setTimeout(r, 20));
-    open();
-    store.gate = undefined;
-    await stopped;
+    let stopped: Promise<void> | undefined;
+    elector.start();
+    try {
+      const deadline = Date.now() + 1000;
+      while (!leading) {
+        if (Date.now() > deadline) throw new Error('timed out after 1000 ms waiting for the elector to lead');
+        await new Promise((r) => setTimeout(r, 5));
+      }
 
-    expect(holder(store)).toBe('');
-    expect(leading).toBe(false);
+      // Park the next renewal inside its write; stop (its read of the lease, if it reads now,
+      // sees the lease before the renewal); let the renewal land; then let reads return.
+      const entered = new Promise<void>((resolve) => {
+        store.hold = { entered: resolve, release: new Promise<void>((r) => (release = r)) };
+      });
+      await within(1000, 'the next renewal', () => entered);
+      store.gate = new Promise<void>((r) => (open = r));
+      stopped = elector.stop();
+      await new Promise((r) => setTimeout(r, 20));
+      release();
+      await new Promise((r) => setTimeout(r, 20));
+      open();
+      store.gate = undefined;
+      await within(1000, 'stop()', () => stopped as Promise<void>);
+
+      expect(holder(store)).toBe('');
+      expect(leading).toBe(false);
+    } finally {
+      // Whatever failed, nothing stays parked and the elector's timer does not outlive the test.
+      store.hold = undefined;
+      release();
+      open();
+      store.gate = undefined;
+      await (stopped ?? elector.stop());
+    }
   });
 });
