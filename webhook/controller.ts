@@ -97,8 +97,8 @@ function sameStatus(have: unknown, want: PoolStatus): boolean {
 }
 
 /** The IPs of an assigned-ips annotation (empty when absent or malformed). */
-function parseIPs(text: string | undefined): IP[] {
-  if (!text) return [];
+function parseIPs(text: unknown): IP[] {
+  if (typeof text !== 'string' || !text) return [];
   const ips: IP[] = [];
   for (const t of text.split(',')) {
     const p = parseIP(t.trim());

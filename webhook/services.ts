@@ -66,8 +66,11 @@ export function isOurs(svc: Service | undefined, loadBalancerClass?: string): bo
   return !cls || cls === loadBalancerClass;
 }
 
+/** The object's annotations; a value that is not a string (hostile input) reads as absent. */
 function annotations(svc: Service | undefined): Record<string, string> {
-  return svc?.metadata?.annotations ?? {};
+  const a = svc?.metadata?.annotations;
+  if (!a || typeof a !== 'object') return {};
+  return Object.fromEntries(Object.entries(a).filter((e): e is [string, string] => typeof e[1] === 'string'));
 }
 
 /** JSON Pointer escaping of one path segment (RFC 6901). */
@@ -99,8 +102,8 @@ export function annotationPatch(svc: Service, want: Partial<Record<string, strin
 }
 
 /** The IPs of an assigned-ips annotation (empty when absent or malformed). */
-function parseIPs(text: string | undefined): IP[] {
-  if (!text) return [];
+function parseIPs(text: unknown): IP[] {
+  if (typeof text !== 'string' || !text) return [];
   const out: IP[] = [];
   for (const t of text.split(',')) {
     const p = parseIP(t.trim());

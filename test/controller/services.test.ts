@@ -288,6 +288,21 @@ describe('Service admission', () => {
     expect(outside.validated).toMatchObject({ allowed: false, code: 422 });
   });
 
+  it('hostile values in the annotations we own (not strings) are answered, never thrown', async () => {
+    for (const value of [5, { a: 1 }, ['198.51.100.1'], null]) {
+      const obj = service('hostile', { generateName: 'h-' });
+      obj.metadata.annotations = { [ASSIGNMENT.ips]: value, [ASSIGNMENT.reservation]: value, [ASSIGNMENT.pool]: value } as never;
+      const generated = { ...obj, metadata: { ...obj.metadata, name: undefined, generateName: 'h-' } } as Obj;
+      for (const o of [obj, generated]) {
+        const { mutated, validated } = await admit(o);
+        expect(mutated.allowed).toBe(true);
+        expect(typeof validated.allowed).toBe('boolean');
+      }
+      const upd = await admit(obj, 'UPDATE', obj);
+      expect(upd.mutated.allowed).toBe(true);
+    }
+  });
+
   it('ignores Services of another loadBalancerClass', async () => {
     const { mutated } = await admit(service('other', { spec: { loadBalancerClass: 'example.com/other' } }));
     expect(mutated.patch).toBeUndefined();
