@@ -156,7 +156,7 @@ async function main(argv: string[]): Promise<void> {
     { Ledger },
     { ConfigAdmission },
     { Controller },
-    { ClientKube },
+    { ClientKube, RESOURCES },
     { LeaderElector },
     { Metrics },
     { NamespaceLabels },
@@ -241,7 +241,23 @@ async function main(argv: string[]): Promise<void> {
     instance: identity,
     log,
   });
-  const services = new ServiceAdmission({ ledger, namespaces: namespaceLabels, ...(flags.lbClass ? { loadBalancerClass: flags.lbClass } : {}), metrics });
+  // The family the API server gives a Service that sets no ipFamilies: the cluster's primary
+  // service CIDR's, which the `kubernetes` Service shows.
+  let defaultFamily: 'IPv4' | 'IPv6' = 'IPv4';
+  try {
+    const api = await kube.get(RESOURCES.services, 'kubernetes', 'default');
+    const fam = ((api?.spec as { ipFamilies?: unknown } | undefined)?.ipFamilies as unknown[] | undefined)?.[0];
+    if (fam === 'IPv6') defaultFamily = 'IPv6';
+  } catch (e) {
+    log(`reading default/kubernetes for the cluster's default IP family (assuming IPv4): ${describe(e)}`);
+  }
+  const services = new ServiceAdmission({
+    ledger,
+    namespaces: namespaceLabels,
+    ...(flags.lbClass ? { loadBalancerClass: flags.lbClass } : {}),
+    metrics,
+    defaultFamily: () => defaultFamily,
+  });
   const config = new ConfigAdmission({ kube, ledger, namespace });
   const externalIPs = new ExternalIPAdmission({ ledger, namespaces: namespaceLabels });
   const ipClaims = new IPClaimAdmission({ controllerUser: serviceAccountUser(namespace, CONTROLLER_SERVICE_ACCOUNT) });
@@ -339,10 +355,14 @@ async function main(argv: string[]): Promise<void> {
   process.once('SIGINT', () => void shutdown('SIGINT'));
 }
 
-// A stray error (a watch stream that broke, a timer's failed API call) is logged and the process
-// goes on: every loop retries on its own, and a transient API error must not restart the pod.
+// An exception nothing caught leaves the process in a state nobody reasoned about: log it in one
+// line and exit non-zero, so that Kubernetes restarts the pod (claims and the recorded
+// configuration make a restart lose nothing). A rejected promise nobody awaited is logged.
 process.on('unhandledRejection', (e) => log(`unhandled rejection: ${describe(e)}`));
-process.on('uncaughtException', (e) => log(`uncaught exception: ${describe(e)}`));
+process.on('uncaughtException', (e) => {
+  log(`uncaught exception, exiting: ${describe(e)}`);
+  process.exit(70);
+});
 
 main(process.argv.slice(2)).catch((e: unknown) => {
   if (e instanceof UsageError) {
