@@ -34,6 +34,16 @@ function wrapped(silent: boolean): { kube: KubeApi; gets: string[] } {
   return { kube, gets };
 }
 
+/** `p`, or a failure naming `what` after `ms` (instead of hanging until jest's timeout). */
+async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const namespace = (name: string, labels: Record<string, string>) => cluster.api.store.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } } as never);
 
 describe('NamespaceLabels', () => {
@@ -46,7 +56,7 @@ describe('NamespaceLabels', () => {
       expect(await cache.labels('listed')).toMatchObject({ team: 'a' });
       const changed = new Promise<void>((resolve) => cache.onChange((ns) => ns === 'watched' && resolve()));
       await namespace('watched', { team: 'b' });
-      await changed;
+      await within(5000, 'the watch to deliver namespace "watched"', changed);
       expect(await cache.labels('watched')).toMatchObject({ team: 'b' });
       expect(gets).toEqual([]);
     } finally {
