@@ -23,6 +23,7 @@ import { Admission, webhookConfigurationStrategies, type ServiceResolver, type S
 import { builtinTypes, initialObjects } from './builtins.js';
 import { Controllers } from './controllers.js';
 import { crdStrategy } from './crds.js';
+import { FaultInjector, RequestCounter, type Faults, type RequestCounts } from './faults.js';
 import { resourceNotFound } from './errors.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import type { KubeObject } from './object.js';
@@ -32,11 +33,14 @@ import { Router } from './server.js';
 import { DEFAULT_SERVICE_NETWORK, ServiceStrategy, type ServiceNetwork } from './services.js';
 import { ObjectStore } from './store.js';
 import { loopbackServingCertificate } from './tls.js';
-import { WatchHub } from './watch.js';
+import { WatchHub, type WatchFilter } from './watch.js';
 
 export type { KubeObject } from './object.js';
 export type { ServiceResolver, ServiceTarget, UserInfo } from './admission.js';
 export { createCertificateAuthority, issueCertificate, loopbackServingCertificate } from './tls.js';
+export type { Fault, FaultHandle, FaultRule, Faults, RequestCountFilter, RequestCountRow, RequestCounts, StatusFault } from './faults.js';
+export type { RequestInfo, Verb } from './server.js';
+export type { WatchFilter } from './watch.js';
 
 /** Options of startApiServer. */
 export interface ApiServerOptions {
@@ -117,6 +121,25 @@ export interface ApiServer {
    * compaction.
    */
   forceWatchExpiry(): void;
+  /**
+   * Compaction: every resourceVersion older than the current one becomes too old. A watch
+   * from one gets a 410 Expired ERROR event ("too old resource version"); a list at one
+   * (resourceVersionMatch=Exact, or a `limit` without resourceVersionMatch), or the continue
+   * token of an older list, gets 410 Expired. Open watches go on, as kube-apiserver's watch
+   * cache keeps them through a compaction (`forceWatchExpiry` ends them too).
+   */
+  expireResourceVersions(): void;
+  /**
+   * Ends the open watch streams (matching the filter) cleanly, as the server's timeout
+   * does: the response just ends, without an ERROR event. Returns how many it ended.
+   */
+  closeWatches(filter?: WatchFilter): number;
+  /** Failures, hangs and delays on demand (see faults.ts and the README). */
+  readonly faults: Faults;
+  /** Requests received, by verb, resource and User-Agent. */
+  readonly requests: RequestCounts;
+  /** Sets the request counts back to zero. */
+  resetRequestCounts(): void;
   /** Routes a webhook Service (namespace/name:port) to a loopback address. */
   routeService(namespace: string, name: string, port: number, target: ServiceTarget): void;
   /** Resolves once background work (garbage collection, namespace and CRD cleanup) is done. */
@@ -151,8 +174,21 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   controllers.start();
 
   const watches = new WatchHub(store, options.bookmarkIntervalMs ?? 1000);
+  const faults = new FaultInjector();
+  const requests = new RequestCounter();
   let address = '';
-  const routerOptions = { registry, rest, watches, token, allowAnonymous: !tls, user: ADMIN_USER, serverAddress: () => address, ...(options.log ? { log: options.log } : {}) };
+  const routerOptions = {
+    registry,
+    rest,
+    watches,
+    token,
+    allowAnonymous: !tls,
+    user: ADMIN_USER,
+    serverAddress: () => address,
+    faults,
+    requests,
+    ...(options.log ? { log: options.log } : {}),
+  };
   const router = new Router(routerOptions);
   // One router per further identity: the same API, another userInfo.
   const routers = new Map(Object.entries(options.users ?? {}).map(([t, user]) => [`Bearer ${t}`, new Router({ ...routerOptions, token: t, user })]));
@@ -222,6 +258,11 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       return watches.size;
     },
     forceWatchExpiry: () => store.compact(),
+    expireResourceVersions: () => store.compact({ endWatches: false }),
+    closeWatches: (filter) => watches.closeMatching(filter),
+    faults,
+    requests,
+    resetRequestCounts: () => requests.reset(),
     routeService: (namespace, name, p, target) => {
       routes.set(`${namespace}/${name}:${p}`, target);
     },
@@ -230,6 +271,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       if (stopped) return;
       stopped = true;
       await controllers.stop();
+      faults.stop();
       watches.closeAll();
       admission.close();
       await new Promise<void>((resolve) => {

@@ -209,7 +209,7 @@ export class Rest {
       rv = token.rv;
       start = token.start;
       objects = this.store.listAt(t.storage, ns, rv);
-    } else if (opts.resourceVersion && opts.resourceVersionMatch === 'Exact') {
+    } else if (opts.resourceVersion && (opts.resourceVersionMatch === 'Exact' || this.legacyExactList(opts))) {
       rv = Number(opts.resourceVersion);
       if (!Number.isInteger(rv)) throw badRequest(`invalid resource version: ${opts.resourceVersion}`);
       objects = this.store.listAt(t.storage, ns, rv);
@@ -226,6 +226,17 @@ export class Rest {
     }
     result.items = page.map((o) => t.toVersion(o));
     return result;
+  }
+
+  /**
+   * Whether a list reads at exactly its resourceVersion although it does not say Exact: a
+   * paginated list (limit) from a resourceVersion other than "0" without resourceVersionMatch.
+   * kube-apiserver sends those past its watch cache to etcd at that revision, so after a
+   * compaction they fail with 410 Expired (client-go's reflector then relists from "").
+   * Without a limit the watch cache answers with its current state.
+   */
+  private legacyExactList(opts: ListOptions): boolean {
+    return !opts.resourceVersionMatch && opts.resourceVersion !== '0' && (opts.limit ?? 0) > 0;
   }
 
   /* ----------------------------------------------------------------- writes */

@@ -16,6 +16,7 @@ import { decodeProtobufObject, PROTOBUF } from './protobuf.js';
 import type { ResourceRegistry, ResourceType } from './resources.js';
 import { type DeleteOptions, type ListOptions, type RequestContext, type Rest } from './rest.js';
 import { partialMetadata, toTable, type IncludeObject } from './tables.js';
+import type { FaultInjector, RequestCounter } from './faults.js';
 import type { WatchHub, WatchOutput } from './watch.js';
 
 /** The largest request body accepted (the apiserver's limit is 3 MiB). */
@@ -39,6 +40,10 @@ export interface RouterOptions {
   serverAddress: () => string;
   /** Called with one line per request, when set (debugging). */
   log?: (line: string) => void;
+  /** Injected faults, applied to resource requests after authentication. */
+  faults?: FaultInjector;
+  /** Counts every request. */
+  requests?: RequestCounter;
 }
 
 /** The representation a client asked for. */
@@ -180,6 +185,80 @@ export function parseResourcePath(pathname: string): ResourcePath | 'groupVersio
   return { group, version, namespace, resource: rest[0], name: rest[1], subresource: rest[2] ?? '', legacyWatch };
 }
 
+/** The Kubernetes verbs of resource requests. */
+export const VERBS = ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'] as const;
+export type Verb = (typeof VERBS)[number];
+
+/** What a request is, in kube-apiserver's terms (its RequestInfo). */
+export interface RequestInfo {
+  /** `/api/...` and `/apis/G/V/...` below a group version; false for discovery, /version, /healthz... */
+  resourceRequest: boolean;
+  /** The Kubernetes verb for resource requests; the lower-cased HTTP method otherwise. */
+  verb: string;
+  group: string;
+  version: string;
+  /** Plural resource name ('' for non-resource requests). */
+  resource: string;
+  subresource: string;
+  namespace: string | undefined;
+  name: string | undefined;
+  /** The URL path. */
+  path: string;
+}
+
+function selectedName(fieldSelector: string | null): string | undefined {
+  for (const term of (fieldSelector ?? '').split(',')) {
+    const m = /^\s*metadata\.name\s*==?\s*(.*?)\s*$/.exec(term);
+    if (m) return m[1];
+  }
+  return undefined;
+}
+
+/** Describes a request as kube-apiserver's RequestInfoFactory does. */
+export function requestInfo(method: string, path: string, query: URLSearchParams): RequestInfo {
+  const parsed = parseResourcePath(path);
+  const base = { group: '', version: '', resource: '', subresource: '', namespace: undefined, name: undefined, path };
+  if (parsed === undefined || typeof parsed === 'string' || !('resource' in parsed)) {
+    return { ...base, resourceRequest: false, verb: method.toLowerCase() };
+  }
+  const watch = parsed.legacyWatch || query.get('watch') === 'true' || query.get('watch') === '1';
+  const collection = parsed.name === undefined;
+  let verb: string;
+  switch (method) {
+    case 'GET':
+    case 'HEAD':
+      verb = watch ? 'watch' : collection ? 'list' : 'get';
+      break;
+    case 'POST':
+      verb = 'create';
+      break;
+    case 'PUT':
+      verb = 'update';
+      break;
+    case 'PATCH':
+      verb = 'patch';
+      break;
+    case 'DELETE':
+      verb = collection ? 'deletecollection' : 'delete';
+      break;
+    default:
+      verb = method.toLowerCase();
+  }
+  let name = parsed.name;
+  if (name === undefined && (verb === 'list' || verb === 'watch' || verb === 'deletecollection')) name = selectedName(query.get('fieldSelector'));
+  return {
+    resourceRequest: true,
+    verb,
+    group: parsed.group,
+    version: parsed.version,
+    resource: parsed.resource,
+    subresource: parsed.subresource,
+    namespace: parsed.namespace,
+    name,
+    path,
+  };
+}
+
 function intParam(q: URLSearchParams, key: string): number | undefined {
   const v = q.get(key);
   if (v === null || v === '') return undefined;
@@ -234,6 +313,8 @@ export class Router {
     const url = new URL(req.url ?? '/', 'http://double.invalid');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
+    const info = requestInfo(method, path, url.searchParams);
+    this.o.requests?.record(info, req.headers['user-agent']);
     if (path === '/healthz' || path === '/livez' || path === '/readyz') {
       res.writeHead(200, { 'Content-Type': 'text/plain' });
       res.end('ok');
@@ -274,6 +355,7 @@ export class Router {
     if (parsed.namespace !== undefined && !type.namespaced) throw resourceNotFound();
     const sub = parsed.subresource;
     if (sub && !(sub === 'status' && type.statusSubresource) && !(sub === 'finalize' && type.storage === 'namespaces')) throw resourceNotFound();
+    if (this.o.faults && !(await this.o.faults.intercept(info, req, res))) return;
     await this.resource(req, res, url.searchParams, type, parsed);
   }
 

@@ -198,11 +198,14 @@ export class ObjectStore {
 
   /**
    * Forgets the history: every revision before the current one becomes too old, as after an
-   * etcd compaction. Watches are told through onCompaction listeners.
+   * etcd compaction. Open watches are told through onCompaction listeners (and end with 410),
+   * unless `endWatches` is false: kube-apiserver's watch cache keeps its open watches going
+   * through a compaction.
    */
-  compact(): void {
+  compact(options: { endWatches?: boolean } = {}): void {
     this.compactedThrough = this.revision;
     this.history = [];
+    if (options.endWatches === false) return;
     for (const l of [...this.compactionListeners]) l();
   }
 

@@ -32,6 +32,8 @@ export interface RawRequestOptions {
   headers?: Record<string, string>;
   /** Leave out the bearer token. */
   anonymous?: boolean;
+  /** Aborts the request (the promise then rejects). */
+  signal?: AbortSignal;
 }
 
 /** Sends one request to the double with its token, returning status, headers and body. */
@@ -46,7 +48,7 @@ export function rawRequest(api: ApiServer, method: string, path: string, options
   }
   const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = send(url, { method, headers, ...(api.caPem ? { ca: api.caPem } : {}), agent: false }, (res) => {
+    const req = send(url, { method, headers, ...(api.caPem ? { ca: api.caPem } : {}), ...(options.signal ? { signal: options.signal } : {}), agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

@@ -8,8 +8,8 @@
  *   DELETED, as the real server does;
  * - `allowWatchBookmarks` gets periodic BOOKMARKs; `sendInitialEvents` ends the initial
  *   events with the `k8s.io/initial-events-end` bookmark;
- * - `timeoutSeconds` ends the stream; compaction (`forceWatchExpiry`) ends every stream with
- *   410 Gone;
+ * - `timeoutSeconds` ends the stream, and so does `closeMatching` (`api.closeWatches`);
+ *   `forceWatchExpiry` compacts and ends every stream with 410 Gone;
  * - Table output (kubectl get -w) sends column definitions with the first event only.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -38,9 +38,20 @@ export interface WatchRequest {
 
 type EventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
 
+/** Which open watches `closeMatching` ends; every given field must match. */
+export interface WatchFilter {
+  /** Plural resource, e.g. `services`. */
+  resource?: string;
+  /** API group ('' for the core group). */
+  group?: string;
+  /** The namespace watched (watches across all namespaces have none). */
+  namespace?: string;
+}
+
 /** Serves and tracks the open watch streams. */
 export class WatchHub {
-  private readonly open = new Set<() => void>();
+  /** The close function of each open stream, with what it watches. */
+  private readonly open = new Map<() => void, WatchRequest>();
 
   constructor(
     private readonly store: ObjectStore,
@@ -54,7 +65,23 @@ export class WatchHub {
 
   /** Ends every open stream (server shutdown). */
   closeAll(): void {
-    for (const close of [...this.open]) close();
+    for (const close of [...this.open.keys()]) close();
+  }
+
+  /**
+   * Ends the matching streams cleanly (the response just ends, as when the server's
+   * timeoutSeconds passes); returns how many.
+   */
+  closeMatching(filter: WatchFilter = {}): number {
+    let n = 0;
+    for (const [close, w] of [...this.open]) {
+      if (filter.resource !== undefined && filter.resource !== w.type.resource) continue;
+      if (filter.group !== undefined && filter.group !== w.type.group) continue;
+      if (filter.namespace !== undefined && filter.namespace !== w.namespace) continue;
+      close();
+      n++;
+    }
+    return n;
   }
 
   /** Streams events to `res` until the client goes away, the timeout passes or history is compacted. */
@@ -111,7 +138,7 @@ export class WatchHub {
       send('ERROR', expired(`too old resource version: ${rv} (${this.store.oldestRevision})`).status as unknown as KubeObject);
       close();
     };
-    this.open.add(close);
+    this.open.set(close, w);
     req.on('close', close);
     res.on('error', close);
 
