@@ -1,8 +1,10 @@
 /**
  * The real kubectl binary against the double, with nothing but --kubeconfig: create, apply,
  * get (tables, -o yaml/json/jsonpath, -w), describe (with events), patch, delete, on
- * Services, ConfigMaps and a custom resource whose CRD is installed with kubectl apply.
+ * Services, ConfigMaps and custom resources whose CRDs are installed with kubectl apply
+ * (one of them the project's IPClaim CRD, for its printer columns).
  */
+import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { startApiServer, type ApiServer } from './index.js';
 import { eventually, kubectl, spawnKubectl, type KubectlResult } from './testing.js';
@@ -205,6 +207,42 @@ describe('kubectl', () => {
     expect(smp.code).toBe(1);
     expect(smp.stderr).toContain('application/strategic-merge-patch+json is not supported by metallb.io/v1beta1, Kind=IPAddressPool');
     expect(await ok(['delete', 'ipaddresspool', 'default', '-n', 'demo'])).toBe('ipaddresspool.metallb.io "default" deleted\n');
+  });
+
+  it("prints the IPClaim CRD's columns as kube-apiserver does: a [*] column shows the first value only", async () => {
+    const manifest = readFileSync(new URL('../../manifests/crds/metallb.io_ipclaims.yaml', import.meta.url), 'utf8');
+    expect(await ok(['apply', '-f', '-'], manifest)).toBe('customresourcedefinition.apiextensions.k8s.io/ipclaims.metallb.io created\n');
+    await ok(['wait', '--for=condition=Established', 'crd/ipclaims.metallb.io', '--timeout=10s']);
+    const claim = {
+      apiVersion: 'metallb.io/v1beta1',
+      kind: 'IPClaim',
+      metadata: { name: '192.0.2.7' },
+      spec: {
+        ip: '192.0.2.7',
+        pool: 'main',
+        family: 'IPv4',
+        sharingKey: 'dns',
+        holders: [
+          { namespace: 'demo', name: 'dns-tcp', uid: 'u-1' },
+          { namespace: 'demo', name: 'dns-udp', uid: 'u-2' },
+        ],
+      },
+    };
+    expect(await ok(['create', '-f', '-'], JSON.stringify(claim))).toBe('ipclaim.metallb.io/192.0.2.7 created\n');
+    expect(table(await ok(['get', 'ipclaims']))).toEqual([
+      ['NAME', 'IP', 'POOL', 'HOLDERS', 'AGE'],
+      ['192.0.2.7', '192.0.2.7', 'main', 'dns-tcp', expect.any(String)],
+    ]);
+    expect(table(await ok(['get', 'ipc', '-o', 'wide']))).toEqual([
+      ['NAME', 'IP', 'POOL', 'HOLDERS', 'FAMILY', 'SHARING KEY', 'AGE'],
+      ['192.0.2.7', '192.0.2.7', 'main', 'dns-tcp', 'IPv4', 'dns', expect.any(String)],
+    ]);
+    // Every holder: kubectl's own (client-side) JSONPath joins the values of [*] with ",".
+    expect(table(await ok(['get', 'ipc', '-o', 'custom-columns=IP:.spec.ip,HOLDERS:.spec.holders[*].name']))).toEqual([
+      ['IP', 'HOLDERS'],
+      ['192.0.2.7', 'dns-tcp,dns-udp'],
+    ]);
+    expect(await ok(['delete', 'crd', 'ipclaims.metallb.io'])).toBe('customresourcedefinition.apiextensions.k8s.io "ipclaims.metallb.io" deleted\n');
   });
 
   it('works without --validate=false: validation happens on the server (fieldValidation=Strict)', async () => {

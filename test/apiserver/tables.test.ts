@@ -99,6 +99,44 @@ describe('custom resource columns', () => {
   });
 });
 
+describe('custom resource columns over arrays, as kube-apiserver prints them', () => {
+  const claim: KubeObject = {
+    metadata: { name: '192.0.2.7' },
+    spec: {
+      ip: '192.0.2.7',
+      holders: [
+        { namespace: 'dns', name: 'dns-tcp', uid: 'u1' },
+        { name: 'dns-udp', namespace: 'dns' },
+      ],
+    },
+  };
+
+  it('shows only the first value a [*] path selects (the apiserver keeps results[0][0])', () => {
+    const table = customResourceTable([{ name: 'Holders', type: 'string', jsonPath: '.spec.holders[*].name' }]);
+    expect(evalJsonPath(claim, parseJsonPath('.spec.holders[*].name') ?? [])).toEqual(['dns-tcp', 'dns-udp']);
+    expect(table.cells(claim, now)).toEqual(['192.0.2.7', 'dns-tcp']);
+  });
+
+  it('prints an array or object as Go marshals it: compact, keys sorted, HTML characters escaped', () => {
+    const table = customResourceTable([
+      { name: 'Holders', type: 'string', jsonPath: '.spec.holders' },
+      { name: 'Odd', type: 'string', jsonPath: '.spec.odd' },
+    ]);
+    const odd: KubeObject = { ...claim, spec: { ...(claim.spec as object), odd: { b: '<&>', a: 1 } } };
+    expect(table.cells(odd, now)).toEqual([
+      '192.0.2.7',
+      '[{"name":"dns-tcp","namespace":"dns","uid":"u1"},{"name":"dns-udp","namespace":"dns"}]',
+      '{"a":1,"b":"\\u003c\\u0026\\u003e"}',
+    ]);
+  });
+
+  it('describes columns as the apiserver does when the CRD does not', () => {
+    const table = customResourceTable([{ name: 'IP', type: 'string', jsonPath: '.spec.ip' }]);
+    expect(table.columns[1]?.description).toBe('Custom resource definition column (in JSONPath format): .spec.ip');
+    expect(customResourceTable([]).columns[1]?.description).toMatch(/^CreationTimestamp is a timestamp/);
+  });
+});
+
 describe('workload printers', () => {
   it('prints a Deployment as kubectl does', () => {
     const d: KubeObject = {

@@ -468,7 +468,28 @@ export function evalJsonPath(obj: unknown, steps: readonly PathStep[]): unknown[
   return current;
 }
 
-/** The value of one CR printer column cell, as the CRD table convertor types it. */
+function sortedKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortedKeys);
+  if (!isObject(v)) return v;
+  return Object.fromEntries(
+    Object.keys(v)
+      .sort()
+      .map((k) => [k, sortedKeys(v[k])]),
+  );
+}
+
+/** Go's json.Marshal of decoded JSON: compact, map keys sorted, `<`, `>`, `&`, U+2028/9 escaped. */
+export function goJson(v: unknown): string {
+  return JSON.stringify(sortedKeys(v)).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * The value of one CR printer column cell, as kube-apiserver's CRD table convertor makes it:
+ * only the first value the path selects counts (`.spec.holders[*].name` shows the first
+ * holder's name alone; kubectl's client-side `-o custom-columns` is what joins them with ","),
+ * a string column prints scalars as text and objects/arrays as Go's compact JSON, other
+ * types keep values of their type only.
+ */
 function crCell(column: PrinterColumn, obj: KubeObject, now: Date): unknown {
   const steps = column.jsonPath ? parseJsonPath(column.jsonPath) : undefined;
   if (!steps) return null;
@@ -477,7 +498,7 @@ function crCell(column: PrinterColumn, obj: KubeObject, now: Date): unknown {
   const value = results[0];
   switch (column.type) {
     case 'string':
-      return typeof value === 'string' ? value : JSON.stringify(value);
+      return typeof value === 'string' ? value : isObject(value) || Array.isArray(value) ? goJson(value) : JSON.stringify(value);
     case 'integer':
       return typeof value === 'number' ? Math.trunc(value) : null;
     case 'number':
@@ -493,12 +514,13 @@ function crCell(column: PrinterColumn, obj: KubeObject, now: Date): unknown {
 
 /** The table of a custom resource version: Name, then its additionalPrinterColumns (default Age). */
 export function customResourceTable(columns: readonly PrinterColumn[]): TableConvertor {
-  const effective = columns.length ? columns : [{ name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' }];
+  // Without columns the apiserver shows Age, described as ObjectMeta's creationTimestamp.
+  const effective = columns.length ? columns : [{ name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp', description: AGE_COLUMN.description ?? '' }];
   return {
     columns: [
       NAME_COLUMN,
-      ...effective.map(({ name, type, format, description, priority }) => {
-        const c: PrinterColumn = { name, type, description: description ?? '' };
+      ...effective.map(({ name, type, format, description, priority, jsonPath }) => {
+        const c: PrinterColumn = { name, type, description: description || `Custom resource definition column (in JSONPath format): ${jsonPath ?? ''}` };
         if (format) c.format = format;
         if (priority) c.priority = priority;
         return c;
