@@ -154,6 +154,8 @@ export class Ledger {
   /** Holders whose allocation is in flight: the allocator holds their reservation, not their claims. */
   private readonly pending = new Set<string>();
   private pools: readonly Pool[];
+  /** Whether a configuration has been set (in the constructor or by setPools). */
+  private poolsKnown: boolean;
   private readonly maxAttempts: number;
   private readonly log: (line: string) => void;
   private readonly listeners = new Set<(holders: ReadonlySet<string>) => void>();
@@ -165,6 +167,7 @@ export class Ledger {
   ) {
     this.allocator = new Allocator(pools);
     this.pools = pools;
+    this.poolsKnown = pools.length > 0;
     this.maxAttempts = options.maxAttempts ?? 64;
     this.log = options.log ?? (() => {});
   }
@@ -216,6 +219,7 @@ export class Ledger {
    */
   setPools(pools: readonly Pool[]): Revocation[] {
     this.pools = pools;
+    this.poolsKnown = true;
     const revoked = this.allocator.setPools(pools);
     this.resync(new Set(this.byHolder.keys()));
     const lost = new Map(revoked.map((r) => [r.service, r]));
@@ -628,6 +632,9 @@ export class Ledger {
   }
 
   private resync(all: Set<string>): void {
+    // Claims listed before the first configuration are mirrored once pools exist (setPools
+    // resyncs every holder): before that every restore would be refused, and logged, per claim.
+    if (!this.poolsKnown) return;
     // A holder with an allocation in flight keeps its reservation; `settle` resyncs it after.
     const services = new Set([...all].filter((s) => !this.pending.has(s)));
     for (const s of services) this.allocator.release(s);

@@ -32,7 +32,9 @@ import { holderKey, isReservationKey, type Ledger, type LedgerResult } from './c
 import { CONFIG_MAP_NAME, LAST_GOOD_CONFIG_MAP, parseObjects, readConfigObjects, type ConfigObjects } from './config-admission.js';
 import { CONFIG_KINDS, isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject, type Resource } from '../kube/client.js';
 import { systemClock, type Clock } from '../kube/clock.js';
+import { EventRecorder } from '../kube/events.js';
 import { NamespaceLabels } from './namespaces.js';
+import { ClaimReaper, reservationKeyOf } from './reaper.js';
 import { ASSIGNMENT, isOurs } from './services.js';
 
 /** What the loop reports to metrics; the webhook's Metrics class satisfies it. */
@@ -43,6 +45,8 @@ export interface ControllerMetrics {
   setConfigStale?(stale: boolean): void;
   setConfigLoaded?(loaded: boolean): void;
   countUpdate?(ok: boolean): void;
+  /** 1 once the leader has reconciled every Service after taking the lead. */
+  setSynced?(synced: boolean): void;
   countAllocation(pool: string): void;
   countFailure(reason: string): void;
 }
@@ -150,6 +154,10 @@ export class Controller {
   private stopped = false;
   /** Dirty Services in arrival order; a key is queued or active, never both. */
   private readonly queue = new Set<string>();
+  /** Set when this replica takes the lead, until its first pass over every Service is done. */
+  private syncStartedAt: number | undefined;
+  /** Dirty Services marked by a change: drained before `queue`. */
+  private readonly urgent = new Set<string>();
   /** Services a worker is on. */
   private readonly active = new Set<string>();
   /** Services marked dirty again while a worker was on them. */
@@ -187,8 +195,11 @@ export class Controller {
   private readonly waiting = new Set<string>();
   /** Consecutive failed reconciles per Service (backoff), pruned on success and deletion. */
   private readonly failures = new Map<string, number>();
-  /** Holders without a stored Service, and since when (monotonic ms) this process saw them so. */
-  private readonly waitingSince = new Map<string, number>();
+  private readonly reaper: ClaimReaper;
+  private readonly recorder: EventRecorder;
+  /** Reservation key (`ns/name*token`) -> the stored Service carrying it, and back. */
+  private readonly reservationOwners = new Map<string, string>();
+  private readonly reservationOf = new Map<string, string>();
   private readonly clock: Clock;
   private readonly log: (line: string) => void;
 
@@ -196,6 +207,42 @@ export class Controller {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? (() => {});
     this.namespaceLabels = options.namespaceLabels ?? new NamespaceLabels(options.kube, { log: this.log });
+    this.recorder = new EventRecorder(options.kube, {
+      component: 'metallb-controller',
+      reportingComponent: 'metallb.io/controller',
+      instance: options.instance ?? 'metallb-controller',
+      namespace: options.namespace,
+      clock: this.clock,
+      log: this.log,
+    });
+    this.reaper = new ClaimReaper({
+      ledger: options.ledger,
+      clock: this.clock,
+      ...(options.reservationGraceMs !== undefined && { graceMs: options.reservationGraceMs }),
+      log: this.log,
+      view: {
+        service: (key) => {
+          const svc = this.services.get(key);
+          return svc && { ...(svc.metadata.uid ? { uid: svc.metadata.uid } : {}), ours: isOurs(svc as never, options.loadBalancerClass) };
+        },
+        reservationOwner: (key) => this.reservationOwners.get(key),
+        busy: (key) => this.urgent.has(key) || this.queue.has(key) || this.active.has(key),
+        enqueue: (key) => this.enqueue(key),
+      },
+    });
+  }
+
+  /** Keeps the reservation index in step with the Service cache (the older Service wins a tie). */
+  private indexReservation(key: string, svc: Service | undefined): void {
+    const before = this.reservationOf.get(key);
+    if (before !== undefined) {
+      this.reservationOf.delete(key);
+      if (this.reservationOwners.get(before) === key) this.reservationOwners.delete(before);
+    }
+    const r = svc ? reservationKeyOf(svc.metadata.namespace ?? '', svc.metadata.annotations?.[ASSIGNMENT.reservation]) : undefined;
+    if (!r) return;
+    this.reservationOf.set(key, r);
+    if (!this.reservationOwners.has(r)) this.reservationOwners.set(r, key);
   }
 
   /** Loads the configuration and the Services and starts watching; resolves when loaded. */
@@ -241,7 +288,9 @@ export class Controller {
         { namespace },
       );
       this.reflectors.push(ref);
-      await ref.start().catch((e: unknown) => this.log(`watching ${r.plural}: ${String(e)}`));
+      // Not awaited: a kind whose list keeps failing (its CRD not installed yet) is retried by the
+      // reflector with backoff, and the configuration is read by list on every load anyway.
+      void ref.start({ wait: false });
     }
     this.namespaceLabels.onChange((name) => {
       if (name === undefined) this.enqueueAll();
@@ -251,7 +300,12 @@ export class Controller {
     const services = new Reflector(kube, RESOURCES.services, {
       onSync: (items) => {
         this.services.clear();
-        for (const s of items) this.services.set(keyOf(s), s as Service);
+        this.reservationOwners.clear();
+        this.reservationOf.clear();
+        for (const s of items) {
+          this.services.set(keyOf(s), s as Service);
+          this.indexReservation(keyOf(s), s as Service);
+        }
         this.enqueueAll();
       },
       onEvent: (type, s) => {
@@ -261,12 +315,14 @@ export class Controller {
           this.lastEvent.delete(k);
           this.warnedDeprecated.delete(k);
           this.failures.delete(k);
-          this.reapSoon();
+          this.indexReservation(k, undefined);
+          this.reapSoon([k]);
         } else {
           const cached = this.services.get(k);
           // Our own write's answer may already be cached; the watch can deliver an older version after it.
           if (cached && cached.metadata.uid === s.metadata.uid && olderThan(s.metadata.resourceVersion, cached.metadata.resourceVersion)) return;
           this.services.set(k, s as Service);
+          this.indexReservation(k, s as Service);
         }
         this.enqueue(k);
       },
@@ -278,8 +334,8 @@ export class Controller {
       // A holder left without claims may have freed an address a waiting Service asked for.
       if ([...holders].some((h) => ledger.claimsOf(h).length === 0)) for (const k of this.waiting) this.enqueue(k);
       for (const h of holders) {
-        // A reservation (generateName) or a holder whose Service is gone: the reaper's business.
-        if (h.includes('*') || !this.services.has(h)) this.reapSoon();
+        // A reservation, or a holder whose Service is gone: the reaper's business.
+        if (isReservationKey(h) || !this.services.has(h)) this.reapSoon([h]);
         else this.enqueue(h);
       }
       this.schedulePoolStatus();
@@ -294,7 +350,7 @@ export class Controller {
     resync();
     const reap = () => {
       this.reapTimer = setTimeout(() => {
-        this.reapSoon(0);
+        if (this.reaper.hasWork()) this.reapSoon([], 0);
         reap();
       }, this.options.reapMs ?? 5_000);
     };
@@ -308,6 +364,7 @@ export class Controller {
     if (!this.options.namespaceLabels) this.namespaceLabels.stop();
     for (const t of [this.resyncTimer, this.configTimer, this.reapTimer, this.reapSoonTimer, this.poolTimer, ...this.timers]) if (t) clearTimeout(t);
     this.queue.clear();
+    this.urgent.clear();
     return this.idle();
   }
 
@@ -327,26 +384,37 @@ export class Controller {
     this.leading = leading;
     if (leading) {
       void this.reportConfig();
+      this.syncStartedAt = this.clock.monotonic();
+      this.options.metrics?.setSynced?.(false);
       this.enqueueAll();
       this.schedulePoolStatus();
     } else {
       this.queue.clear();
+      this.urgent.clear();
       this.dirtyAgain.clear();
+      this.reaper.reset();
     }
   }
 
   // ---- the work queue ----
 
-  /** Marks a Service dirty (leader only); a worker reconciles it soon. */
-  private enqueue(key: string): void {
+  /**
+   * Marks a Service dirty (leader only); a worker reconciles it soon. Changes (`urgent`) go
+   * before the bulk passes (taking the lead, a resync, a configuration change), so a Service
+   * created during a resync of thousands does not wait behind it.
+   */
+  private enqueue(key: string, urgent = true): void {
     if (!this.leading || this.stopped) return;
     if (this.active.has(key)) this.dirtyAgain.add(key);
-    else this.queue.add(key);
+    else if (urgent) {
+      this.queue.delete(key);
+      this.urgent.add(key);
+    } else if (!this.urgent.has(key)) this.queue.add(key);
     this.pump();
   }
 
   private enqueueAll(): void {
-    for (const key of this.services.keys()) this.enqueue(key);
+    for (const key of this.services.keys()) this.enqueue(key, false);
     this.reapSoon();
   }
 
@@ -361,10 +429,11 @@ export class Controller {
   private pump(): void {
     const limit = this.options.concurrency ?? 8;
     while (this.active.size < limit && this.leading && !this.stopped) {
-      const next = this.queue.values().next();
+      const from = this.urgent.size > 0 ? this.urgent : this.queue;
+      const next = from.values().next();
       if (next.done) return;
       const key = next.value;
-      this.queue.delete(key);
+      from.delete(key);
       this.active.add(key);
       void this.work(key);
     }
@@ -385,9 +454,14 @@ export class Controller {
       this.enqueueLater(key, delay);
     } finally {
       this.active.delete(key);
-      if (this.dirtyAgain.delete(key) && this.leading && !this.stopped) this.queue.add(key);
+      if (this.dirtyAgain.delete(key) && this.leading && !this.stopped) this.urgent.add(key);
       this.pump();
       this.checkIdle();
+      if (this.syncStartedAt !== undefined && this.urgent.size === 0 && this.queue.size === 0 && this.active.size === 0) {
+        this.log(`leader synced: ${this.services.size} Service(s) reconciled in ${Math.round(this.clock.monotonic() - this.syncStartedAt)} ms`);
+        this.syncStartedAt = undefined;
+        this.options.metrics?.setSynced?.(true);
+      }
     }
   }
 
@@ -583,7 +657,7 @@ export class Controller {
       this.waiting.delete(key);
       this.revokedWhy.delete(key);
       // Deleted (or not created yet): its claims are the reaper's business.
-      if (ledger.claimsOf(key).length > 0) this.reapSoon();
+      if (ledger.claimsOf(key).length > 0) this.reapSoon([key]);
       return;
     }
     if (!isOurs(svc as never, loadBalancerClass)) {
@@ -603,9 +677,11 @@ export class Controller {
     return this.namespaceLabels.labels(ns);
   }
 
-  /** Runs the reap pass soon (coalesced). */
-  private reapSoon(delayMs = 200): void {
+  /** Runs a reap pass soon (coalesced) over these holders (and the ones waiting); no keys: every holder. */
+  private reapSoon(keys?: Iterable<string>, delayMs = 200): void {
     if (!this.leading || this.stopped) return;
+    if (keys) this.reaper.note(keys);
+    else this.reaper.sweep();
     if (this.reaping) {
       this.reapAgain = true;
       return;
@@ -620,7 +696,7 @@ export class Controller {
         try {
           do {
             this.reapAgain = false;
-            await this.reap();
+            await this.reaper.pass(() => this.leading && !this.stopped);
           } while (this.reapAgain && this.leading && !this.stopped);
         } catch (e) {
           this.log(`reaping claims: ${String(e)}`);
@@ -630,56 +706,6 @@ export class Controller {
         }
       })();
     }, delayMs);
-  }
-
-  /**
-   * Claims whose holder is gone or never came: released (a holder bound to a Service that is
-   * gone at once, one never bound after the grace period); reservations handed to their Service.
-   */
-  private async reap(): Promise<void> {
-    const { ledger } = this.options;
-    const reservations = new Map<string, Service>();
-    for (const svc of this.services.values()) {
-      const reservation = svc.metadata.annotations?.[ASSIGNMENT.reservation];
-      if (reservation) reservations.set(serviceKey(svc.metadata.namespace ?? '', reservation), svc);
-    }
-    // Grace is measured on our own monotonic clock from when this process first saw the holder
-    // waiting (never the server's creationTimestamp against our clock: the two may disagree).
-    const now = this.clock.monotonic();
-    const grace = this.options.reservationGraceMs ?? 30_000;
-    const seen = new Set<string>();
-    for (const claim of ledger.all()) {
-      for (const h of claim.spec.holders) {
-        if (!this.leading || this.stopped) return;
-        const key = holderKey(h);
-        // A worker has it, or will soon: let it finish first.
-        if (this.queue.has(key) || this.active.has(key)) continue;
-        const svc = isReservationKey(key) ? undefined : this.services.get(key);
-        if (svc) {
-          // Re-created under the same name, or turned away from us: the worker rebinds or releases.
-          if ((h.uid && h.uid !== svc.metadata.uid) || !isOurs(svc as never, this.options.loadBalancerClass)) this.enqueue(key);
-          continue;
-        }
-        const owner = isReservationKey(key) ? reservations.get(key) : undefined;
-        if (owner) {
-          this.enqueue(keyOf(owner));
-          continue;
-        }
-        // A holder with a UID whose Service is gone is released at once; a reservation, or a
-        // holder never bound, waits for its Service to be stored.
-        seen.add(key);
-        const first = this.waitingSince.get(key) ?? now;
-        this.waitingSince.set(key, first);
-        if (h.uid || now - first > grace) {
-          this.log(
-            `releasing ${key}'s claim on ${claim.spec.ip}: ${h.uid ? 'the Service is gone' : isReservationKey(key) ? 'no stored Service carries the reservation' : 'no such Service appeared'}`,
-          );
-          await ledger.release(key);
-          this.waitingSince.delete(key);
-        }
-      }
-    }
-    for (const k of [...this.waitingSince.keys()]) if (!seen.has(k)) this.waitingSince.delete(k);
   }
 
   // ---- pool usage: metrics and IPAddressPool status ----
@@ -908,36 +934,8 @@ export class Controller {
     await this.event(svc, type, reason, message);
   }
 
-  private async event(about: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
-    const now = this.clock
-      .now()
-      .toISOString()
-      .replace(/\.\d{3}Z$/, 'Z');
-    const ns = about.metadata.namespace ?? this.options.namespace;
-    try {
-      await this.options.kube.create(RESOURCES.events, {
-        apiVersion: 'v1',
-        kind: 'Event',
-        metadata: { generateName: `${about.metadata.name ?? 'metallb'}.`, namespace: ns },
-        involvedObject: {
-          apiVersion: about.apiVersion ?? 'v1',
-          kind: about.kind ?? 'Service',
-          namespace: ns,
-          name: about.metadata.name,
-          ...(about.metadata.uid ? { uid: about.metadata.uid } : {}),
-        },
-        reason,
-        message,
-        type,
-        count: 1,
-        firstTimestamp: now,
-        lastTimestamp: now,
-        source: { component: 'metallb-controller' },
-        reportingComponent: 'metallb.io/controller',
-        reportingInstance: this.options.instance ?? 'metallb-controller',
-      });
-    } catch (e) {
-      this.log(`event ${reason} on ${ns}/${about.metadata.name ?? ''}: ${String(e)}`);
-    }
+  /** Through the shared recorder: a repeat of the same event patches its count instead of writing a new one. */
+  private event(about: KubeObject, type: 'Normal' | 'Warning', reason: string, message: string): Promise<void> {
+    return this.recorder.event(about, type, reason, message);
   }
 }
