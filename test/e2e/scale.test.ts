@@ -178,12 +178,13 @@ test(`${SERVICES} Services through two replicas, the leader killed halfway: ever
   const moved = services.filter((x) => returned.has(x.metadata?.name ?? '') && returned.get(x.metadata?.name ?? '') !== ingressIPs(x)[0]);
   const movedText = moved.map((x) => `  ${x.metadata?.name ?? ''}: created with ${returned.get(x.metadata?.name ?? '') ?? ''}, now ${ingressIPs(x).join(',')}`);
   // INVARIANT VIOLATION: (found when this check was added) with two replicas serving the webhook,
-  // a few Services (about 10 in 500) are shown in their assigned-ips annotation with an IP whose
-  // IPClaim is gone or lists another Service, for a moment, and end with another IP than the one
-  // their create call returned: the IP moved while another Service was being given it.
+  // 10-14 Services in 500, all among the first ~100 created, have their create call return an IP
+  // that another Service's create also returned (e.g. svc-010 and svc-019 both created with
+  // 192.0.2.9): the Service is stored showing an IP whose IPClaim lists another Service or none
+  // (invariants 1 and 2 in flight), and the loop later moves all but one of them to another IP.
   const problems = [
     ...(moved.length > 0 ? [`${moved.length} Services do not have the IP their create returned:\n${movedText.join('\n')}`] : []),
     ...(seen.size > 0 ? [`during the load, ${formatViolations([...seen.values()])}`] : []),
   ];
   if (problems.length > 0) throw new Error(problems.join('\n'));
-}, 90_000);
+}, 180_000); // a shared 2-core machine has been seen to take 80 s
