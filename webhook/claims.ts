@@ -40,7 +40,7 @@ export interface ClaimHolder {
 
 /** An IPClaim as stored. */
 export interface IPClaim extends KubeObject {
-  spec: { ip: string; pool: string; family: Family; sharingKey?: string; holders: ClaimHolder[] };
+  spec: { ip: string; pool: string; family: Family; sharingKey?: string; holders: ClaimHolder[]; holderNames?: string };
 }
 
 /** The outcome of `Ledger.allocate`. */
@@ -512,6 +512,7 @@ export class Ledger {
             family: ip.family,
             ...(req.sharingKey ? { sharingKey: req.sharingKey } : {}),
             holders: [holder],
+            holderNames: holderList([holder]),
           },
         };
         try {
@@ -677,9 +678,17 @@ export class Ledger {
 function withHolders(c: IPClaim, holders: ClaimHolder[], reqs: Record<string, StoredRequest>): IPClaim {
   return {
     ...c,
-    metadata: { ...c.metadata, annotations: { ...(c.metadata.annotations ?? {}), [HOLDER_REQUESTS_ANNOTATION]: JSON.stringify(reqs) } },
-    spec: { ...c.spec, holders },
+    metadata: {
+      ...c.metadata,
+      annotations: { ...(c.metadata.annotations ?? {}), [HOLDER_REQUESTS_ANNOTATION]: JSON.stringify(reqs) },
+    },
+    spec: { ...c.spec, holders, holderNames: holderList(holders) },
   };
+}
+
+/** Every holder, for the HOLDERS column of `kubectl get ipclaims`. */
+function holderList(holders: readonly ClaimHolder[]): string {
+  return holders.map(holderKey).join(',');
 }
 
 /** Why `req` may not join the holders of `claim`: core's one sharing rule, over the holders' requests as the claim stores them. */

@@ -209,7 +209,7 @@ describe('kubectl', () => {
     expect(await ok(['delete', 'ipaddresspool', 'default', '-n', 'demo'])).toBe('ipaddresspool.metallb.io "default" deleted\n');
   });
 
-  it("prints the IPClaim CRD's columns as kube-apiserver does: a [*] column shows the first value only", async () => {
+  it("prints the IPClaim CRD's columns: HOLDERS lists every holder of a shared IP (a [*] column would show the first only)", async () => {
     const manifest = readFileSync(new URL('../../manifests/crds/metallb.io_ipclaims.yaml', import.meta.url), 'utf8');
     expect(await ok(['apply', '-f', '-'], manifest)).toBe('customresourcedefinition.apiextensions.k8s.io/ipclaims.metallb.io created\n');
     await ok(['wait', '--for=condition=Established', 'crd/ipclaims.metallb.io', '--timeout=10s']);
@@ -226,16 +226,18 @@ describe('kubectl', () => {
           { namespace: 'demo', name: 'dns-tcp', uid: 'u-1' },
           { namespace: 'demo', name: 'dns-udp', uid: 'u-2' },
         ],
+        // What the controller writes with every change of holders, for the HOLDERS column.
+        holderNames: 'demo/dns-tcp,demo/dns-udp',
       },
     };
     expect(await ok(['create', '-f', '-'], JSON.stringify(claim))).toBe('ipclaim.metallb.io/192.0.2.7 created\n');
     expect(table(await ok(['get', 'ipclaims']))).toEqual([
       ['NAME', 'IP', 'POOL', 'HOLDERS', 'AGE'],
-      ['192.0.2.7', '192.0.2.7', 'main', 'dns-tcp', expect.any(String)],
+      ['192.0.2.7', '192.0.2.7', 'main', 'demo/dns-tcp,demo/dns-udp', expect.any(String)],
     ]);
     expect(table(await ok(['get', 'ipc', '-o', 'wide']))).toEqual([
       ['NAME', 'IP', 'POOL', 'HOLDERS', 'FAMILY', 'SHARING KEY', 'AGE'],
-      ['192.0.2.7', '192.0.2.7', 'main', 'dns-tcp', 'IPv4', 'dns', expect.any(String)],
+      ['192.0.2.7', '192.0.2.7', 'main', 'demo/dns-tcp,demo/dns-udp', 'IPv4', 'dns', expect.any(String)],
     ]);
     // Every holder: kubectl's own (client-side) JSONPath joins the values of [*] with ",".
     expect(table(await ok(['get', 'ipc', '-o', 'custom-columns=IP:.spec.ip,HOLDERS:.spec.holders[*].name']))).toEqual([

@@ -75,6 +75,8 @@ describe('Ledger', () => {
     expect(results.map((r) => r.ok)).toEqual([true, true, false]);
     const [claim] = await claimsNow();
     expect(claim?.spec.holders.map((h) => h.name).sort()).toEqual(['dns-tcp', 'dns-udp']);
+    // kubectl's HOLDERS column shows both.
+    expect(claim?.spec.holderNames?.split(',').sort()).toEqual(['ns/dns-tcp', 'ns/dns-udp']);
     // Same port under the same key: refused, even through the other replica.
     const clash = await b.allocate(req('dns-again', 53, 'dns'));
     expect(clash.ok).toBe(false);

@@ -312,7 +312,7 @@ describe('CRDs', () => {
     expect(cols.map((col) => [col.name.toUpperCase(), col.jsonPath])).toEqual([
       ['IP', '.spec.ip'],
       ['POOL', '.spec.pool'],
-      ['HOLDERS', '.spec.holders[*].name'],
+      ['HOLDERS', '.spec.holderNames'],
       ['AGE', '.metadata.creationTimestamp'],
     ]);
   });
