@@ -1,39 +1,38 @@
 /**
- * The reconcile loop. Every replica follows the configuration (so its admission handlers
- * allocate from the current pools) and mirrors the claims; only the leader writes:
+ * The reconcile loop. Every replica follows the configuration (ConfigFollower, so its admission
+ * handlers allocate from the current pools) and mirrors the claims (Ledger); only the leader
+ * writes. The stored Service is the truth (the KEP-1880 pattern):
  *
- * - assigns Services that have no claims (admitted while the webhook was unreachable) and
- *   records annotations and `status.loadBalancer.ingress` ([{ip, ipMode: VIP}]); claims win
- *   over whatever the annotations or status say;
- * - binds claims to Services (reservations made for generateName renamed to the real name,
- *   holder UIDs recorded), releases the claims of Services deleted, turned away from
- *   LoadBalancer, or never created (after `reservationGraceMs`);
- * - on a configuration change, re-checks every Service (revoked ones get new IPs or are
- *   cleared); on an invalid configuration keeps the last good one and reports it in the
- *   ConfigurationState `<namespace>/controller`, an event and a metric;
- * - emits events: IPAllocated, AllocationFailed, ClearAssignment, DeprecatedAnnotation.
+ * - a reservation the stored Service carries (taken at admission) is adopted if it was made for
+ *   that Service, and the addresses the Service no longer shows are let go;
+ * - what the Service shows is kept while its request and the pools allow it; otherwise (admitted
+ *   while the webhook was unreachable, revoked by a configuration change, a claim lost) it is
+ *   allocated afresh, keeping each address still allowed, and annotations and
+ *   `status.loadBalancer.ingress` ([{ip, ipMode: VIP}]) are written against the version judged;
+ * - holder UIDs are bound; claims of Services deleted, turned away from us, or never stored are
+ *   released by the ClaimReaper; pool usage goes to metrics and IPAddressPool status
+ *   (PoolStatusWriter); events (IPAllocated, AllocationFailed, ClearAssignment,
+ *   DeprecatedAnnotation) go through the shared EventRecorder, once per change.
  *
- * A restart never moves an IP: the ledger is restored from the claims before anything is
- * assigned, and an assignment that its claims still satisfy is kept.
+ * Nothing is judged before a valid configuration has been applied, so a restart under an
+ * invalid one takes nothing away.
  *
  * Work is per Service: a Service watch event, a claim change or a namespace's labels changing
- * marks the Services concerned dirty in a deduplicated queue, which `concurrency` workers drain
- * (never two on one Service); a configuration change, taking the lead and a periodic resync
- * mark every Service. A Service whose claims, annotations and status already agree costs no API
- * call. Claims whose holder is gone are reaped in a pass of their own (after claim changes and
- * Service deletions, and periodically for reservations past their grace). The leader also
- * writes each IPAddressPool's usage into its status (coalesced) and the per-pool metrics.
+ * marks the Services concerned dirty; `concurrency` workers drain them (never two on one
+ * Service), changes before bulk passes (taking the lead, a configuration change, the periodic
+ * resync). A Service in agreement costs no API call; one that fails is retried with exponential
+ * backoff.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { serviceKey, serviceToRequest } from '../core/allocator/index.js';
-import { formatConfigError } from '../core/config/index.js';
 import { formatIP, parseIP, type IP } from '../core/ip/index.js';
 import { holderKey, isReservationKey, type Ledger, type LedgerResult } from './claims.js';
-import { CONFIG_MAP_NAME, LAST_GOOD_CONFIG_MAP, parseObjects, readConfigObjects, type ConfigObjects } from './config-admission.js';
-import { CONFIG_KINDS, isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject, type Resource } from '../kube/client.js';
+import { isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject } from '../kube/client.js';
 import { systemClock, type Clock } from '../kube/clock.js';
 import { EventRecorder } from '../kube/events.js';
+import { ConfigFollower } from './config-follower.js';
 import { NamespaceLabels } from './namespaces.js';
+import { PoolStatusWriter } from './pool-status.js';
 import { ClaimReaper, reservationKeyOf } from './reaper.js';
 import { ASSIGNMENT, isOurs } from './services.js';
 
@@ -81,25 +80,6 @@ interface Service extends KubeObject {
   status?: { loadBalancer?: { ingress?: { ip?: string; ipMode?: string }[] } };
 }
 
-/** What the controller writes into an IPAddressPool's status (manifests/crds/metallb.io_ipaddresspools.yaml). */
-interface PoolStatus {
-  assignedIPv4: number;
-  assignedIPv6: number;
-  availableIPv4: number;
-  availableIPv6: number;
-  used: number;
-  free: string;
-}
-
-/** Counts beyond this (IPv6) saturate: a JSON number from JavaScript is exact only up to 2^53 - 1. */
-const MAX_COUNT = BigInt(Number.MAX_SAFE_INTEGER);
-
-function sameStatus(have: unknown, want: PoolStatus): boolean {
-  if (!have || typeof have !== 'object') return false;
-  const h = have as Record<string, unknown>;
-  return (Object.keys(want) as (keyof PoolStatus)[]).every((k) => h[k] === want[k]);
-}
-
 /** The IPs of an assigned-ips annotation (empty when absent or malformed). */
 function parseIPs(text: unknown): IP[] {
   if (typeof text !== 'string' || !text) return [];
@@ -132,23 +112,11 @@ function keyOf(o: KubeObject): string {
   return serviceKey(o.metadata.namespace ?? '', o.metadata.name ?? '');
 }
 
-/** An object's content apart from its status and bookkeeping metadata. */
-function content(o: KubeObject): string {
-  const { metadata, status: _status, ...rest } = o;
-  return JSON.stringify([metadata.labels ?? {}, metadata.annotations ?? {}, rest]);
-}
-
 /** The reconcile loop; `start` in every replica, `setLeading` from the leader election. */
 export class Controller {
   private readonly services = new Map<string, Service>();
   /** Namespace labels (serviceAllocation.namespaceSelectors), from a watch. */
   private readonly namespaceLabels: NamespaceLabels;
-  /** IPAddressPool name (in our namespace) -> its status as last seen or written. */
-  private readonly poolObjects = new Map<string, unknown>();
-  /** Pools whose metrics are reported, to remove the ones that go. */
-  private readonly reportedPools = new Set<string>();
-  /** Configuration objects' content (not status), to tell a real change from a status write. */
-  private readonly configContent = new Map<string, string>();
   private readonly reflectors: Reflector[] = [];
   private leading = false;
   private stopped = false;
@@ -164,27 +132,15 @@ export class Controller {
   private readonly dirtyAgain = new Set<string>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private resyncTimer: NodeJS.Timeout | undefined;
-  private configTimer: NodeJS.Timeout | undefined;
   private reapTimer: NodeJS.Timeout | undefined;
   private reapSoonTimer: NodeJS.Timeout | undefined;
   private reaping: Promise<void> | undefined;
   private reapAgain = false;
-  private poolTimer: NodeJS.Timeout | undefined;
-  private poolWriting: Promise<void> | undefined;
-  private poolAgain = false;
-  private lastPoolWrite = 0;
   private idleWaiters: (() => void)[] = [];
-  private configValid: boolean | undefined;
-  /** A valid configuration (current or recorded) has been applied: until then no Service is judged. */
-  private configApplied = false;
-  private configLoading: Promise<void> | undefined;
-  private configDirty = false;
-  private configReadFailures = 0;
-  private configReadError: string | undefined;
-  private lastGood: ConfigObjects | undefined;
-  private recordedText: string | undefined;
-  private configErrors: string[] = [];
-  private lastValidAt: string | undefined;
+  /** The configuration, followed in every replica. */
+  private readonly config: ConfigFollower;
+  /** Pool usage: metrics everywhere, IPAddressPool status from the leader. */
+  private readonly pools: PoolStatusWriter;
   /** Last event reason+message per Service, so a steady state emits nothing. */
   private readonly lastEvent = new Map<string, string>();
   /** Services warned about deprecated annotations (key -> UID), pruned when the Service goes. */
@@ -213,6 +169,34 @@ export class Controller {
       instance: options.instance ?? 'metallb-controller',
       namespace: options.namespace,
       clock: this.clock,
+      log: this.log,
+    });
+    this.pools = new PoolStatusWriter({
+      kube: options.kube,
+      ledger: options.ledger,
+      namespace: options.namespace,
+      ...(options.metrics && { metrics: options.metrics }),
+      leading: () => this.leading && !this.stopped,
+      ...(options.poolStatusMs !== undefined && { everyMs: options.poolStatusMs }),
+      log: this.log,
+    });
+    this.config = new ConfigFollower({
+      kube: options.kube,
+      ledger: options.ledger,
+      namespace: options.namespace,
+      clock: this.clock,
+      recorder: this.recorder,
+      ...(options.metrics && { metrics: options.metrics }),
+      leading: () => this.leading && !this.stopped,
+      onApplied: (revoked) => {
+        for (const r of revoked) this.revokedWhy.set(r.service, r.failure.message);
+        this.enqueueAll();
+        this.pools.schedule();
+      },
+      onPools: (items, changed) => {
+        if (items) this.pools.sync(items);
+        else if (changed) this.pools.observe(changed.obj.metadata.name ?? '', changed.obj.status, changed.type === 'DELETED');
+      },
       log: this.log,
     });
     this.reaper = new ClaimReaper({
@@ -247,51 +231,8 @@ export class Controller {
 
   /** Loads the configuration and the Services and starts watching; resolves when loaded. */
   async start(): Promise<void> {
-    const { kube, namespace, ledger } = this.options;
-    await this.reloadConfig();
-    const configChanged = () => this.requestConfigLoad();
-    for (const r of [RESOURCES.configMaps, ...Object.values(CONFIG_KINDS)]) {
-      const isPools = r === CONFIG_KINDS.IPAddressPool;
-      const ref = new Reflector(
-        kube,
-        r,
-        {
-          onSync: (items) => {
-            for (const k of [...this.configContent.keys()]) if (k.startsWith(`${r.plural}/`)) this.configContent.delete(k);
-            for (const o of items) this.configContent.set(`${r.plural}/${o.metadata.name ?? ''}`, content(o));
-            if (isPools) {
-              this.poolObjects.clear();
-              for (const o of items) this.poolObjects.set(o.metadata.name ?? '', o.status);
-              this.schedulePoolStatus();
-            }
-            configChanged();
-          },
-          onEvent: (type, o) => {
-            const key = `${r.plural}/${o.metadata.name ?? ''}`;
-            if (isPools) {
-              if (type === 'DELETED') this.poolObjects.delete(o.metadata.name ?? '');
-              else this.poolObjects.set(o.metadata.name ?? '', o.status);
-              this.schedulePoolStatus();
-            }
-            if (type === 'DELETED') {
-              this.configContent.delete(key);
-            } else {
-              const c = content(o);
-              // Our own pool status writes (and other status-only changes) are no configuration change.
-              if (this.configContent.get(key) === c) return;
-              this.configContent.set(key, c);
-            }
-            configChanged();
-          },
-          onError: () => {},
-        },
-        { namespace },
-      );
-      this.reflectors.push(ref);
-      // Not awaited: a kind whose list keeps failing (its CRD not installed yet) is retried by the
-      // reflector with backoff, and the configuration is read by list on every load anyway.
-      void ref.start({ wait: false });
-    }
+    const { kube, ledger } = this.options;
+    await this.config.start();
     this.namespaceLabels.onChange((name) => {
       if (name === undefined) this.enqueueAll();
       else for (const [key, svc] of this.services) if (svc.metadata.namespace === name) this.enqueue(key);
@@ -338,12 +279,12 @@ export class Controller {
         if (isReservationKey(h) || !this.services.has(h)) this.reapSoon([h]);
         else this.enqueue(h);
       }
-      this.schedulePoolStatus();
+      this.pools.schedule();
     });
     const resync = () => {
       this.resyncTimer = setTimeout(() => {
         this.enqueueAll();
-        this.schedulePoolStatus();
+        this.pools.schedule();
         resync();
       }, this.options.resyncMs ?? 60_000);
     };
@@ -355,27 +296,27 @@ export class Controller {
       }, this.options.reapMs ?? 5_000);
     };
     reap();
-    this.schedulePoolStatus();
+    this.pools.schedule();
   }
 
-  stop(): Promise<void> {
+  async stop(): Promise<void> {
     this.stopped = true;
     for (const r of this.reflectors) r.stop();
     if (!this.options.namespaceLabels) this.namespaceLabels.stop();
-    for (const t of [this.resyncTimer, this.configTimer, this.reapTimer, this.reapSoonTimer, this.poolTimer, ...this.timers]) if (t) clearTimeout(t);
+    for (const t of [this.resyncTimer, this.reapTimer, this.reapSoonTimer, ...this.timers]) if (t) clearTimeout(t);
     this.queue.clear();
     this.urgent.clear();
-    return this.idle();
+    await Promise.all([this.config.stop(), this.pools.stop(), this.idle()]);
   }
 
-  /** Resolves when no worker, reap pass or status write is running. */
+  /** Resolves when no worker or reap pass is running. */
   private idle(): Promise<void> {
-    if (this.active.size === 0 && !this.reaping && !this.poolWriting) return Promise.resolve();
+    if (this.active.size === 0 && !this.reaping) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
   private checkIdle(): void {
-    if (this.active.size > 0 || this.reaping || this.poolWriting) return;
+    if (this.active.size > 0 || this.reaping) return;
     for (const w of this.idleWaiters.splice(0)) w();
   }
 
@@ -383,11 +324,11 @@ export class Controller {
   setLeading(leading: boolean): void {
     this.leading = leading;
     if (leading) {
-      void this.reportConfig();
+      void this.config.onLeading();
       this.syncStartedAt = this.clock.monotonic();
       this.options.metrics?.setSynced?.(false);
       this.enqueueAll();
-      this.schedulePoolStatus();
+      this.pools.schedule();
     } else {
       this.queue.clear();
       this.urgent.clear();
@@ -465,187 +406,6 @@ export class Controller {
     }
   }
 
-  // ---- configuration ----
-
-  /**
-   * Loads the configuration soon. Loads never overlap and the last one always reads after the
-   * last change: a change during a load makes one more load after it (an older read can never
-   * land after a newer one).
-   */
-  private requestConfigLoad(delayMs = 50): void {
-    if (this.stopped) return;
-    this.configDirty = true;
-    if (this.configLoading || this.configTimer) return;
-    this.configTimer = setTimeout(() => {
-      this.configTimer = undefined;
-      void this.reloadConfig();
-    }, delayMs);
-  }
-
-  /** Runs loads until no change is pending. */
-  private async reloadConfig(): Promise<void> {
-    if (this.configLoading) {
-      this.configDirty = true;
-      return this.configLoading;
-    }
-    this.configLoading = (async () => {
-      do {
-        this.configDirty = false;
-        try {
-          await this.loadConfig();
-          this.configReadFailures = 0;
-        } catch (e) {
-          // A read that failed (an API error other than "kind not installed") changes nothing:
-          // the last good configuration stays, and the read is tried again with backoff.
-          this.configReadFailures++;
-          this.configReadError = `could not read the configuration: ${describeError(e)}`;
-          this.log(`${this.configReadError}; keeping the last good one, retrying`);
-          this.options.metrics?.setConfigStale?.(true);
-          this.options.metrics?.countUpdate?.(false);
-          await this.reportConfig();
-          const backoff = Math.min(30_000, 200 * 2 ** Math.min(this.configReadFailures, 8)) * (0.5 + Math.random() / 2);
-          if (!this.stopped) {
-            this.configTimer = setTimeout(() => {
-              this.configTimer = undefined;
-              this.requestConfigLoad(0);
-            }, backoff);
-          }
-          break;
-        }
-      } while (this.configDirty && !this.stopped);
-    })().finally(() => {
-      this.configLoading = undefined;
-    });
-    return this.configLoading;
-  }
-
-  private async loadConfig(): Promise<void> {
-    const { kube, namespace } = this.options;
-    const objects = await readConfigObjects(kube, namespace);
-    this.configReadError = undefined;
-    const result = parseObjects(objects);
-    if (result.errors.length > 0) {
-      this.configErrors = result.errors.map(formatConfigError);
-      if (this.configValid !== false) this.log(`configuration invalid, keeping the last good one: ${this.configErrors.join('; ')}`);
-      this.configValid = false;
-      this.options.metrics?.setConfigValid(false);
-      this.options.metrics?.setConfigStale?.(true);
-      this.options.metrics?.countUpdate?.(false);
-      // A process that never saw a good configuration (a restart while an invalid one is in
-      // place) starts from the one the leader recorded, never from none: no IP is taken away.
-      if (!this.configApplied) await this.applyRecorded();
-    } else {
-      this.configValid = true;
-      this.configErrors = [];
-      this.lastValidAt = this.clock
-        .now()
-        .toISOString()
-        .replace(/\.\d{3}Z$/, 'Z');
-      this.options.metrics?.setConfigValid(true);
-      this.options.metrics?.setConfigStale?.(false);
-      this.options.metrics?.setConfigLoaded?.(true);
-      this.options.metrics?.countUpdate?.(true);
-      this.apply(result.config.pools, 'the current configuration');
-      this.lastGood = objects;
-      await this.recordLastGood();
-    }
-    await this.reportConfig();
-  }
-
-  /** Applies pools: the ledger re-checks every claim, and Services that lost addresses are reconciled with the reason. */
-  private apply(pools: Parameters<Ledger['setPools']>[0], source: string): void {
-    const revoked = this.options.ledger.setPools(pools);
-    if (!this.configApplied) this.log(`configuration applied from ${source}: ${pools.length} pool(s)`);
-    this.configApplied = true;
-    for (const r of revoked) {
-      this.log(`${r.service} loses ${r.ips.map(formatIP).join(', ')}: ${r.failure.message}`);
-      this.revokedWhy.set(r.service, r.failure.message);
-    }
-    this.enqueueAll();
-    this.schedulePoolStatus();
-  }
-
-  /** Leader only: records the configuration just applied, so that a process starting while the current one is invalid can start from it. */
-  private async recordLastGood(): Promise<void> {
-    if (!this.leading || !this.lastGood) return;
-    const text = JSON.stringify(this.lastGood);
-    if (text === this.recordedText) return;
-    const { kube, namespace } = this.options;
-    const body = {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: LAST_GOOD_CONFIG_MAP, namespace, labels: { 'app.kubernetes.io/managed-by': 'metallb-ts' } },
-      data: { objects: text },
-    };
-    try {
-      try {
-        await kube.create(RESOURCES.configMaps, body);
-      } catch (e) {
-        if (!isKubeError(e, 409)) throw e;
-        await kube.patch(RESOURCES.configMaps, LAST_GOOD_CONFIG_MAP, namespace, { data: body.data });
-      }
-      this.recordedText = text;
-    } catch (e) {
-      this.log(`recording the last good configuration: ${describeError(e)}`);
-    }
-  }
-
-  /** Applies the configuration the leader last recorded, if there is one and it parses. */
-  private async applyRecorded(): Promise<void> {
-    const { kube, namespace } = this.options;
-    let cm: KubeObject | undefined;
-    try {
-      cm = await kube.get(RESOURCES.configMaps, LAST_GOOD_CONFIG_MAP, namespace);
-    } catch (e) {
-      this.log(`reading the last good configuration: ${describeError(e)}`);
-      return;
-    }
-    const text = (cm?.data as Record<string, unknown> | undefined)?.objects;
-    if (typeof text !== 'string') {
-      this.log('no last good configuration recorded: running with no pools until the configuration is fixed; no IP is revoked meanwhile');
-      return;
-    }
-    try {
-      const objects = JSON.parse(text) as ConfigObjects;
-      const result = parseObjects(objects);
-      if (result.errors.length > 0) throw new Error(result.errors.map(formatConfigError).join('; '));
-      this.lastGood = objects;
-      this.recordedText = text;
-      this.apply(result.config.pools, `the last good configuration recorded in ${namespace}/${LAST_GOOD_CONFIG_MAP}`);
-    } catch (e) {
-      this.log(`the recorded last good configuration is unusable: ${describeError(e)}`);
-    }
-  }
-
-  /** Leader only: the ConfigurationState and, when invalid, a Warning event on the ConfigMap. */
-  private async reportConfig(): Promise<void> {
-    if (!this.leading || (this.configValid === undefined && !this.configReadError)) return;
-    const { kube, namespace } = this.options;
-    const status = {
-      result: this.configReadError ? 'Unreadable' : this.configValid ? 'Valid' : 'Invalid',
-      errors: this.configReadError ? [this.configReadError, ...this.configErrors] : this.configErrors,
-      ...(this.lastValidAt ? { lastValidAt: this.lastValidAt } : {}),
-    };
-    try {
-      const existing = await kube.get(RESOURCES.configurationStates, 'controller', namespace);
-      if (!existing) {
-        await kube.create(RESOURCES.configurationStates, {
-          apiVersion: 'metallb.io/v1beta1',
-          kind: 'ConfigurationState',
-          metadata: { name: 'controller', namespace, labels: { 'metallb.io/component-type': 'controller' } },
-        });
-      }
-      await kube.patch(RESOURCES.configurationStates, 'controller', namespace, { status }, { subresource: 'status' });
-      if (this.configValid === false && !this.configReadError) {
-        const cm = await kube.get(RESOURCES.configMaps, CONFIG_MAP_NAME, namespace);
-        const about = cm ?? { apiVersion: 'metallb.io/v1beta1', kind: 'ConfigurationState', metadata: { name: 'controller', namespace } };
-        await this.event(about, 'Warning', 'ConfigInvalid', `configuration invalid, running on the last valid one: ${this.configErrors.join('; ')}`);
-      }
-    } catch (e) {
-      this.log(`reporting configuration state: ${String(e)}`);
-    }
-  }
-
   // ---- reconcile ----
 
   /** Brings one Service, its claims, annotations and status into agreement. */
@@ -667,7 +427,7 @@ export class Controller {
       if (svc.metadata.annotations?.[ASSIGNMENT.ips] !== undefined) await this.clear(svc, 'the Service is no longer of type LoadBalancer handled by MetalLB');
       return;
     }
-    if (!this.configApplied) return; // no valid configuration yet: nothing is judged, nothing moves
+    if (!this.config.configApplied) return; // no valid configuration yet: nothing is judged, nothing moves
     const ns = svc.metadata.namespace ?? '';
     await this.reconcileService(svc, key, await this.labelsOf(ns));
   }
@@ -706,73 +466,6 @@ export class Controller {
         }
       })();
     }, delayMs);
-  }
-
-  // ---- pool usage: metrics and IPAddressPool status ----
-
-  /** Writes pools' usage soon: at once after a quiet spell, at most every `poolStatusMs`. */
-  private schedulePoolStatus(): void {
-    if (this.stopped) return;
-    if (this.poolWriting) {
-      this.poolAgain = true;
-      return;
-    }
-    if (this.poolTimer) return;
-    const every = this.options.poolStatusMs ?? 500;
-    // A little delay even so: a burst of claim changes is written once.
-    const wait = Math.max(20, this.lastPoolWrite + every - Date.now());
-    this.poolTimer = setTimeout(() => {
-      this.poolTimer = undefined;
-      this.lastPoolWrite = Date.now();
-      this.poolWriting = this.writePoolUsage()
-        .catch((e: unknown) => this.log(`pool status: ${String(e)}`))
-        .finally(() => {
-          this.poolWriting = undefined;
-          this.checkIdle();
-          if (this.poolAgain) {
-            this.poolAgain = false;
-            this.schedulePoolStatus();
-          }
-        });
-    }, wait);
-  }
-
-  /** Metrics for every pool (empty ones too); the leader also writes each IPAddressPool's status. */
-  private async writePoolUsage(): Promise<void> {
-    const { ledger, metrics, kube, namespace } = this.options;
-    const names = new Set(ledger.currentPools().map((p) => p.name));
-    for (const name of this.reportedPools) {
-      if (names.has(name)) continue;
-      metrics?.removePool?.(name);
-      this.reportedPools.delete(name);
-    }
-    const statuses = new Map<string, PoolStatus>();
-    for (const name of names) {
-      const u = ledger.allocator.usage(name);
-      if (!u) continue;
-      metrics?.setPoolUsage(name, Number(u.used), Number(u.size));
-      this.reportedPools.add(name);
-      statuses.set(name, {
-        assignedIPv4: Number(u.families.IPv4.used),
-        assignedIPv6: Number(u.families.IPv6.used),
-        availableIPv4: Number(u.families.IPv4.free),
-        availableIPv6: Number(u.families.IPv6.free > MAX_COUNT ? MAX_COUNT : u.families.IPv6.free),
-        used: Number(u.used),
-        free: u.free.toString(),
-      });
-    }
-    if (!this.leading) return;
-    for (const [name, status] of statuses) {
-      if (this.stopped || !this.leading) return;
-      if (!this.poolObjects.has(name)) continue; // from the ConfigMap: no object to write to
-      if (sameStatus(this.poolObjects.get(name), status)) continue;
-      try {
-        const written = await kube.patch(CONFIG_KINDS.IPAddressPool as Resource, name, namespace, { status }, { subresource: 'status' });
-        if (this.poolObjects.has(name)) this.poolObjects.set(name, written.status);
-      } catch (e) {
-        if (!isKubeError(e, 404)) throw e;
-      }
-    }
   }
 
   /**
