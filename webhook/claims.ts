@@ -154,6 +154,8 @@ export class Ledger {
   /** Holders whose allocation is in flight: the allocator holds their reservation, not their claims. */
   private readonly pending = new Set<string>();
   private pools: readonly Pool[];
+  /** Holder -> placeholders mirroring its addresses one by one while its claims cannot be mirrored as one allocation. */
+  private readonly placeholders = new Map<string, string[]>();
   /** Whether a configuration has been set (in the constructor or by setPools). */
   private poolsKnown: boolean;
   private readonly maxAttempts: number;
@@ -403,6 +405,25 @@ export class Ledger {
     });
   }
 
+  /**
+   * Rebuilds the mirror of these addresses from their claims: every holder the allocator has on
+   * them that the claims do not list is mirrored again (a holder with no claims is let go), and
+   * so is every holder the claims list. Returns the addresses still held in the mirror by
+   * someone the claims do not list (an allocation in flight in this replica), if any.
+   */
+  remirror(ips: readonly IP[]): IP[] {
+    const keys = new Set<string>();
+    for (const ip of ips) {
+      for (const h of this.allocator.holders(ip)) keys.add(h);
+      for (const h of this.claims.get(claimName(ip))?.spec.holders ?? []) keys.add(holderKey(h));
+    }
+    this.resync(keys);
+    return ips.filter((ip) => {
+      const listed = new Set((this.claims.get(claimName(ip))?.spec.holders ?? []).map(holderKey));
+      return this.allocator.holders(ip).some((h) => !listed.has(h));
+    });
+  }
+
   /** The Service lets go of every address it holds but `ips` (what the stored Service shows). */
   keepOnly(service: string, ips: readonly IP[]): Promise<void> {
     return this.exclusive([service], () => this.dropExcept(service, ips));
@@ -536,9 +557,10 @@ export class Ledger {
           this.log(`${service}: not joining ${name}: ${problem}`);
           const rv = cached.metadata.resourceVersion;
           await this.refresh(name);
-          // Unchanged: the claim is one the mirror could not take in, and the allocator would
-          // offer the same address again; give up with the holder's name instead of spinning.
-          if (this.claims.get(name)?.metadata.resourceVersion === rv) {
+          // The mirror holds it now (it lagged): the next attempt picks another address. Unchanged
+          // and still not held there: the allocator would offer it again; give up with the holder's
+          // name instead of spinning.
+          if (this.claims.get(name)?.metadata.resourceVersion === rv && !this.allocator.holders(ip).some((h) => h !== service)) {
             const holders = cached.spec.holders.map(holderKey).join(', ');
             return { failure: { code: 'ip-in-use', message: `${cached.spec.ip} is already in use by ${holders}; request another address` } };
           }
@@ -638,7 +660,11 @@ export class Ledger {
     if (!this.poolsKnown) return;
     // A holder with an allocation in flight keeps its reservation; `settle` resyncs it after.
     const services = new Set([...all].filter((s) => !this.pending.has(s)));
-    for (const s of services) this.allocator.release(s);
+    for (const s of services) {
+      this.allocator.release(s);
+      for (const p of this.placeholders.get(s) ?? []) this.allocator.release(p);
+      this.placeholders.delete(s);
+    }
     const held: Held[] = [];
     for (const s of services) {
       const claims = this.claimsOf(s);
@@ -655,8 +681,22 @@ export class Ledger {
       const h = held.find((x) => serviceKey(x.request.namespace, x.request.name) === refused.service);
       if (!h) continue;
       const again = this.allocator.restore([{ ...h, request: this.guessRequest(refused.service, this.claimsOf(refused.service)[0], h.ips, h.request) }]);
+      if (again.length === 0) continue;
+      // Still refused (a holder caught between two states, e.g. two addresses of one family
+      // while a change is being adopted): every claimed address must stay taken in the mirror
+      // whatever, or admission here would offer it to someone else. Each address is mirrored
+      // under a placeholder of its own until the holder's claims make sense again.
+      const placeholders: string[] = [];
+      h.ips.forEach((ip, i) => {
+        const name = `${refused.service.slice(refused.service.indexOf('/') + 1)}*~m${i}`;
+        const one = narrowed(h.request, name, [ip]);
+        if (this.allocator.restore([{ request: one, ips: [ip], ...(h.pool !== undefined && { pool: h.pool }) }]).length === 0)
+          placeholders.push(serviceKey(h.request.namespace, name));
+      });
+      this.placeholders.set(refused.service, placeholders);
       // With allocations in flight the conflict may be a reservation; `settle` mirrors it again.
-      if (again.length > 0 && this.pending.size === 0) this.log(`claims of ${refused.service} (${refused.ips.map(formatIP).join(', ')}) not mirrored: ${refused.failure.message}`);
+      if (placeholders.length < h.ips.length && this.pending.size === 0)
+        this.log(`claims of ${refused.service} (${refused.ips.map(formatIP).join(', ')}) not mirrored: ${refused.failure.message}`);
     }
   }
 

@@ -26,6 +26,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { serviceKey, serviceToRequest } from '../core/allocator/index.js';
 import { formatIP, parseIP, type IP } from '../core/ip/index.js';
+import { claimName } from '../core/allocator/claim-name.js';
 import { holderKey, isReservationKey, type Ledger, type LedgerResult } from './claims.js';
 import { isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject } from '../kube/client.js';
 import { systemClock, type Clock } from '../kube/clock.js';
@@ -520,6 +521,11 @@ export class Controller {
     }
     const annotated = parseIPs(svc.metadata.annotations?.[ASSIGNMENT.ips]);
     const reservation = svc.metadata.annotations?.[ASSIGNMENT.reservation];
+    // Admission may have run on another replica a moment ago: before judging, read the claims
+    // of shown addresses that our mirror does not know as this Service's (or its reservation's).
+    const own = [key, ...(typeof reservation === 'string' && isReservationKey(reservation) ? [serviceKey(ns, reservation)] : [])];
+    const known = (ip: IP) => own.some((k) => (ledger.heldBy(k)?.ips ?? []).some((x) => x.family === ip.family && x.value === ip.value));
+    for (const ip of annotated) if (!known(ip)) await ledger.refresh(claimName(ip));
     if (reservation && this.mayAdopt(svc, reservation, annotated)) {
       await ledger.adopt(ns, reservation, { name, ...(uid ? { uid } : {}) }, annotated);
     }
@@ -532,6 +538,13 @@ export class Controller {
       // addresses are let go here, never at admission).
       if (heldBefore.length > annotated.length) await ledger.keepOnly(key, annotated);
       shown = annotated;
+      // The claims are the truth; the mirror may still show one of these addresses taken by an
+      // allocation in flight here (it will meet 409 and let go) or by a holder whose claims it
+      // has not caught up with. Never move a Service for that: rebuild, and wait if needed.
+      if (ledger.remirror(annotated).length > 0) {
+        this.enqueueLater(key, 200);
+        return;
+      }
     } else if (heldBefore.length === 0) {
       // No claim behind an assignment the Service shows in both annotation and status (a claim
       // deleted by hand): take the same IPs again if they are free, so the IP does not move. The
@@ -539,6 +552,7 @@ export class Controller {
       shown = shownIPs(svc);
       if (shown && (await ledger.allocate({ ...read.request, requestedIPs: shown })).ok) result = await ledger.allocate(read.request);
     }
+    const mirrorBefore = heldBefore.map((ip) => `${formatIP(ip)}:${ledger.allocator.holders(ip).join('+') || 'free'}`).join(' ');
     // Whatever is still allowed of what the Service had is kept, per address and family (a
     // revoked IPv4 address of a dual-stack pair does not take the IPv6 one with it).
     result ??= await ledger.allocate(read.request, { prefer: heldBefore.length > 0 ? heldBefore : annotated });
@@ -587,6 +601,9 @@ export class Controller {
     const was = heldBefore.length > 0 ? heldBefore.map(formatIP) : (shown?.map(formatIP) ?? []);
     if (was.some((ip) => !ips.includes(ip))) {
       const why = revoked ?? (heldBefore.length > 0 ? 'the Service asks for something else now' : 'the address was taken meanwhile');
+      this.log(
+        `${key} moves from ${was.join(',')} to ${ips.join(',')}: ${why} (showed ${annotated.map(formatIP).join(',') || 'nothing'}, reservation ${String(reservation ?? 'none')}, mirror ${mirrorBefore})`,
+      );
       await this.event(svc, 'Warning', 'ClearAssignment', `current IP [${was.map((i) => `"${i}"`).join(', ')}] not allowed: ${why}; assigning another`);
     }
     // Told once per change: a restart or a resync of a Service in agreement writes nothing.
