@@ -274,6 +274,8 @@ export class Ledger {
     return this.exclusive([service], async () => {
       for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
         // Choose and reserve in one synchronous step: no other call can pick these addresses.
+        // Addresses mirrored under placeholders for this Service are its own to keep or let go.
+        this.dropPlaceholders(service);
         const a = this.allocator.assign(req, prefer);
         if (!a.ok) return a;
         this.pending.add(service);
@@ -363,7 +365,8 @@ export class Ledger {
    */
   private answer(req: Request, keep: readonly IP[], also: readonly string[]) {
     const service = serviceKey(req.namespace, req.name);
-    const saved = [service, ...also].flatMap((k) => this.allocator.release(k) ?? []);
+    // Placeholders mirroring this Service's addresses (see resync) count as its own here.
+    const saved = [service, ...also, ...(this.placeholders.get(service) ?? [])].flatMap((k) => this.allocator.release(k) ?? []);
     const leftover = saved.flatMap((c) => c.ips.filter((ip) => !keep.some((k) => sameIP(k, ip))).map((ip) => ({ ip, c })));
     const aside = (i: number) => `${req.name}*~${i}`;
     try {
@@ -405,6 +408,12 @@ export class Ledger {
     });
   }
 
+  /** Lets go of the placeholders mirroring a holder's addresses one by one. */
+  private dropPlaceholders(service: string): void {
+    for (const p of this.placeholders.get(service) ?? []) this.allocator.release(p);
+    this.placeholders.delete(service);
+  }
+
   /**
    * Rebuilds the mirror of these addresses from their claims: every holder the allocator has on
    * them that the claims do not list is mirrored again (a holder with no claims is let go), and
@@ -420,7 +429,8 @@ export class Ledger {
     this.resync(keys);
     return ips.filter((ip) => {
       const listed = new Set((this.claims.get(claimName(ip))?.spec.holders ?? []).map(holderKey));
-      return this.allocator.holders(ip).some((h) => !listed.has(h));
+      // A placeholder mirrors a listed holder's address (see resync): it is that holder.
+      return this.allocator.holders(ip).some((h) => !listed.has(h) && !listed.has(h.replace(/\*~m\d+$/, '')));
     });
   }
 
@@ -662,8 +672,7 @@ export class Ledger {
     const services = new Set([...all].filter((s) => !this.pending.has(s)));
     for (const s of services) {
       this.allocator.release(s);
-      for (const p of this.placeholders.get(s) ?? []) this.allocator.release(p);
-      this.placeholders.delete(s);
+      this.dropPlaceholders(s);
     }
     const held: Held[] = [];
     for (const s of services) {

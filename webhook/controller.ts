@@ -335,6 +335,8 @@ export class Controller {
       this.urgent.clear();
       this.dirtyAgain.clear();
       this.reaper.reset();
+      this.syncStartedAt = undefined;
+      this.options.metrics?.setSynced?.(false);
     }
   }
 

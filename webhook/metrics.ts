@@ -31,6 +31,7 @@ export class Metrics {
   private readonly configStale: Gauge;
   private readonly updates: Counter;
   private readonly updateErrors: Counter;
+  private readonly synced: Gauge;
   private readonly now: () => number;
 
   constructor(options: MetricsOptions = {}) {
@@ -70,6 +71,11 @@ export class Metrics {
       registers,
     });
     // Ours.
+    this.synced = new Gauge({
+      name: 'metallb_controller_synced_bool',
+      help: '1 once this replica, leading, has reconciled every Service since it took the lead; 0 before and while not leading.',
+      registers,
+    });
     this.allocations = new Counter({ name: 'metallb_allocations_total', help: 'Addresses allocated from the pool.', labelNames: ['pool'], registers });
     this.failures = new Counter({ name: 'metallb_allocation_failures_total', help: 'Allocations that failed, by reason.', labelNames: ['reason'], registers });
     this.admission = new Histogram({
@@ -147,6 +153,11 @@ export class Metrics {
   countUpdate(ok: boolean): void {
     this.updates.inc();
     if (!ok) this.updateErrors.inc();
+  }
+
+  /** Whether the leader has reconciled every Service since it took the lead. */
+  setSynced(synced: boolean): void {
+    this.synced.set(synced ? 1 : 0);
   }
 
   /** The Prometheus text exposition. */

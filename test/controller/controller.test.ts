@@ -225,6 +225,8 @@ describe('IPAddressPool status', () => {
     const text = await r.metrics.text();
     expect(text).toMatch(/^metallb_allocator_addresses_in_use_total\{pool="spare"\} 1$/m);
     expect(text).toMatch(/^metallb_allocator_addresses_total\{pool="spare"\} 260$/m);
+    // The leader has reconciled every Service since it took the lead.
+    expect(text).toMatch(/^metallb_controller_synced_bool 1$/m);
     expect(text).toMatch(new RegExp(`^metallb_allocator_addresses_in_use_total\\{pool="main"\\} ${usedBefore + 2}$`, 'm'));
     // Freed addresses are counted back, and a status write does not make the controller re-read the configuration in a loop.
     for (const n of ['counted-1', 'counted-2', 'from-spare']) await core.deleteNamespacedService({ name: n, namespace: 'default' });

@@ -31,6 +31,7 @@ describe('Metrics', () => {
       metallb_k8s_client_config_stale_bool: 'gauge',
       metallb_k8s_client_updates_total: 'counter',
       metallb_k8s_client_update_errors_total: 'counter',
+      metallb_controller_synced_bool: 'gauge',
       metallb_allocations_total: 'counter',
       metallb_allocation_failures_total: 'counter',
       metallb_admission_duration_seconds: 'histogram',
