@@ -106,7 +106,7 @@ export class ConfigAdmission {
 function denyStranding(count: number, shown: string[]): AdmissionVerdict {
   return {
     allowed: false,
-    code: 409,
+    code: 422,
     message: `this change would take IPs away from ${count} Service(s) in use: ${shown.join(', ')}; move them first, or annotate the object ${FORCE_ANNOTATION}="true" to revoke them`,
   };
 }

@@ -73,7 +73,7 @@ describe('configuration admission', () => {
 
   it('denies removing or shrinking a pool under a Service, unless forced', async () => {
     const del = await admission.validate(review('DELETE', pool('main', ['192.0.2.0/28'])));
-    expect(del).toMatchObject({ allowed: false, code: 409 });
+    expect(del).toMatchObject({ allowed: false, code: 422 });
     expect(del.message).toMatch(/default\/web \(192\.0\.2\.10\)/);
     const shrink = await admission.validate(review('UPDATE', pool('main', ['192.0.2.0/29'])));
     expect(shrink.allowed).toBe(false);
