@@ -16,7 +16,7 @@
  * `metallb.io/holder-requests`; a claim without it (written by hand) is read conservatively.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { Allocator, newRequest, serviceKey, sharingProblemAmong, type Claim, type Failure, type Held, type Request, type Revocation } from '../core/allocator/index.js';
+import { Allocator, newRequest, serviceKey, sharingProblemAmong, type Allocation, type Failure, type Held, type Request, type Revocation } from '../core/allocator/index.js';
 import { claimName } from '../core/allocator/claim-name.js';
 import type { Pool } from '../core/config/index.js';
 import { formatIP, parseIP, type Family, type IP } from '../core/ip/index.js';
@@ -226,12 +226,12 @@ export class Ledger {
     this.resync(new Set(this.byHolder.keys()));
     const lost = new Map(revoked.map((r) => [r.service, r]));
     for (const service of this.byHolder.keys()) {
-      if (this.allocator.claim(service) || lost.has(service)) continue;
+      if (this.allocator.allocation(service) || lost.has(service)) continue;
       const h = this.heldBy(service);
       const failure: Failure = { code: 'ip-not-in-any-pool', message: `${service}'s claimed IPs are not allowed by the current pools` };
       lost.set(service, { service, ips: h?.ips ?? [], ...(h ? { pool: h.pool } : {}), failure });
     }
-    return [...lost.values()].filter((r) => !this.allocator.claim(r.service)).sort((a, b) => (a.service < b.service ? -1 : 1));
+    return [...lost.values()].filter((r) => !this.allocator.allocation(r.service)).sort((a, b) => (a.service < b.service ? -1 : 1));
   }
 
   /** The current pools. */
@@ -289,7 +289,7 @@ export class Ledger {
         }
         if (claimed === false) continue;
         if (claimed !== true) return { ok: false, failure: claimed.failure };
-        return { ok: true, service, pool: a.pool, ips: a.ips, changed: a.changed || this.allocator.claim(service) === undefined };
+        return { ok: true, service, pool: a.pool, ips: a.ips, changed: a.changed || this.allocator.allocation(service) === undefined };
       }
       const message = `${service}: other replicas took every candidate address ${this.maxAttempts} times in a row; retry`;
       return { ok: false, failure: { code: 'pool-full', message }, transient: true };
@@ -448,7 +448,7 @@ export class Ledger {
     const affected = new Set([service]);
     for (const ip of reserved) for (const h of this.claims.get(claimName(ip))?.spec.holders ?? []) affected.add(holderKey(h));
     const mirrored = (s: string) => {
-      const c = this.allocator.claim(s);
+      const c = this.allocator.allocation(s);
       return c ? `${c.pool}:${c.ips.map(formatIP).join(',')}` : '';
     };
     const before = new Map([...affected].map((s) => [s, mirrored(s)]));
@@ -460,9 +460,9 @@ export class Ledger {
   }
 
   /** Drop the Service from every claim (deleting claims it held alone). Returns what it held. */
-  release(service: string): Promise<Claim | undefined> {
+  release(service: string): Promise<Allocation | undefined> {
     return this.exclusive([service], async () => {
-      const held = this.allocator.claim(service);
+      const held = this.allocator.allocation(service);
       await this.dropExcept(service, []);
       return held;
     });

@@ -58,7 +58,7 @@ export function parseObjects(objects: ConfigObjects): ConfigResult {
 /** Who would lose IPs if the pools became `result`'s (empty when nobody). */
 export function stranded(ledger: Ledger, result: ConfigResult): Revocation[] {
   const trial = new Allocator(result.config.pools);
-  return trial.restore(ledger.allocator.claims().map((c) => ({ request: c.request, ips: c.ips, pool: c.pool })));
+  return trial.restore(ledger.allocator.allocations().map((c) => ({ request: c.request, ips: c.ips, pool: c.pool })));
 }
 
 export interface ConfigAdmissionOptions {

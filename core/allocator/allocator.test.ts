@@ -754,8 +754,8 @@ describe('Allocator', () => {
     const a = new Allocator([pool('open', ['192.0.2.0/24']), pool('exp', ['198.51.100.0/24'], { autoAssign: false })]);
     a.assign(req('x/b'));
     a.assign(req('x/a', { pool: 'exp' }));
-    expect(a.claims().map((c) => c.service)).toEqual(['x/a', 'x/b']);
-    expect(a.claim('x/a')).toMatchObject({ pool: 'exp', ips: [ip('198.51.100.0')] });
+    expect(a.allocations().map((c) => c.service)).toEqual(['x/a', 'x/b']);
+    expect(a.allocation('x/a')).toMatchObject({ pool: 'exp', ips: [ip('198.51.100.0')] });
     expect(a.poolFor(ip('198.51.100.77'))).toBe('exp');
     expect(a.poolFor(ip('203.0.113.1'))).toBeUndefined();
     expect(a.candidates(req('x/c'))).toEqual([
@@ -881,11 +881,11 @@ describe('Allocator', () => {
       for (const r of out) {
         // Single-stack: the one address is lost, nothing kept.
         expect({ kept: r.kept, lost: r.lost }).toEqual({ kept: [], lost: r.ips });
-        expect(a.claim(r.service)).toBeUndefined();
+        expect(a.allocation(r.service)).toBeUndefined();
         for (const x of r.ips) expect(a.holders(x)).toEqual([]);
         expect(r.failure.message).not.toContain('\n');
       }
-      for (const [service, name] of Object.entries(pools2)) expect(a.claim(service)?.pool).toBe(name);
+      for (const [service, name] of Object.entries(pools2)) expect(a.allocation(service)?.pool).toBe(name);
       // The allocator keeps working on the new pools: the lowest free address is still right.
       const next = a.assign(req('z/new'));
       expect(next.ok).toBe(true);
@@ -965,7 +965,7 @@ describe('Allocator', () => {
         ['x/two', [], ['198.51.100.0']],
       ]);
       expect(a.holders(ip('198.51.100.0'))).toEqual([]);
-      expect(a.claim('x/one')).toBeUndefined();
+      expect(a.allocation('x/one')).toBeUndefined();
       expect(a.holders(ip('2001:db8::'))).toEqual(['x/d1', 'x/d2']);
       // Both keep the shared IPv6 address and meet again on one new IPv4 address.
       expect(describeOutcome(a.assign(s('x/d1', 80, { familyPolicy: 'RequireDualStack' })))).toBe('d: 192.0.2.0, 2001:db8::');
@@ -984,10 +984,10 @@ describe('Allocator', () => {
         ['x/rr', 'ip-not-in-any-pool', ['2001:db8::8'], ['198.51.100.8']],
       ]);
       expect(describeOutcome(a.assign(single, { prefer: [ip('198.51.100.7')] }))).toMatch(/^ip-not-in-any-pool: 198\.51\.100\.7 is not in any address pool/);
-      expect(a.claim('x/r')).toBeUndefined();
+      expect(a.allocation('x/r')).toBeUndefined();
       expect(describeOutcome(a.assign(pair))).toMatch(/^ip-not-in-any-pool: 198\.51\.100\.8 /);
       // assign is atomic: the Service still holds the requested address that is allowed.
-      expect(texts(a.claim('x/rr')?.ips)).toEqual(['2001:db8::8']);
+      expect(texts(a.allocation('x/rr')?.ips)).toEqual(['2001:db8::8']);
       // A requested IP still allowed is kept as requested, whatever prefer says.
       expect(describeOutcome(a.assign(req('x/r', { ips: ['198.51.100.200'] }), { prefer: [ip('198.51.100.129')] }))).toBe('d: 198.51.100.200');
     });
@@ -1020,7 +1020,7 @@ describe('Allocator', () => {
     test('a dry run with prefer changes nothing', () => {
       const a = new Allocator([pool('d', [v4, v6])]);
       expect(describeOutcome(a.assign(dual('x/a'), { prefer: [ip('2001:db8::9')], dryRun: true }))).toBe('d: 198.51.100.0, 2001:db8::9');
-      expect(a.claim('x/a')).toBeUndefined();
+      expect(a.allocation('x/a')).toBeUndefined();
       expect(a.holders(ip('2001:db8::9'))).toEqual([]);
     });
 
@@ -1037,8 +1037,8 @@ describe('Allocator', () => {
     a.restore([{ request: req('x/far', { ips: ['10.16.0.0'] }), ips: [ip('10.16.0.0')] }]);
     for (let i = 0; i < 1000; i++) a.assign(req(`x/v4-${i}`));
     for (let i = 0; i < 1000; i++) a.assign(req(`x/v6-${i}`, { families: ['IPv6'] }));
-    expect(a.claim('x/v4-999')?.ips).toEqual([ip('10.0.3.231')]);
-    expect(a.claim('x/v6-999')?.ips).toEqual([ip('2001:db8::3e7')]);
+    expect(a.allocation('x/v4-999')?.ips).toEqual([ip('10.0.3.231')]);
+    expect(a.allocation('x/v6-999')?.ips).toEqual([ip('2001:db8::3e7')]);
     expect(a.usage('v6')?.free).toBe((1n << 64n) - 1000n);
   });
 });

@@ -13,8 +13,8 @@ import { RunSet } from './runs.js';
 import { sharingProblemAmong } from './sharing.js';
 import { selectorMatches as matches } from '../config/selector.js';
 
-/** What one Service holds. */
-export interface Claim {
+/** What one Service holds in the allocator: its allocation (an IPClaim, in the API, is one IP and its holders). */
+export interface Allocation {
   /** `namespace/name`. */
   service: string;
   /** The pool the IPs come from (dual-stack pairs always come from one pool). */
@@ -110,11 +110,11 @@ interface Address {
 }
 
 /** A claim with the addresses it holds, so that releasing it needs no lookup. */
-interface HeldClaim extends Claim {
+interface HeldAllocation extends Allocation {
   readonly addresses: Address[];
 }
 
-function publicClaim(h: HeldClaim): Claim {
+function publicAllocation(h: HeldAllocation): Allocation {
   return { service: h.service, pool: h.pool, ips: h.ips, request: h.request };
 }
 
@@ -291,7 +291,7 @@ export class Allocator {
    */
   private tryOrder: PoolState[] = [];
   private rangeIndex: Record<Family, RangeEntry[]> = { IPv4: [], IPv6: [] };
-  private readonly claimsByService = new Map<string, HeldClaim>();
+  private readonly allocationsByService = new Map<string, HeldAllocation>();
   private readonly addresses = new AddressTable();
   /** Sharing key -> the addresses held under it, to prefer them on auto-assign. */
   private readonly sharedUnder = new Map<string, Set<Address>>();
@@ -309,9 +309,9 @@ export class Allocator {
    */
   assign(req: Request, options: AssignOptions = {}): Assignment {
     const service = serviceKey(req.namespace, req.name);
-    const old = this.claimsByService.get(service);
+    const old = this.allocationsByService.get(service);
     // The Service's own holdings must not block its new choice (e.g. same IP, new ports).
-    if (old) this.removeClaim(old);
+    if (old) this.removeAllocation(old);
 
     let chosen: Chosen | undefined;
     let changed = true;
@@ -339,20 +339,20 @@ export class Allocator {
     chosen ??= this.choose(req);
 
     if (!chosen.ok || options.dryRun) {
-      if (old) this.addClaim(old);
+      if (old) this.addAllocation(old);
       if (!chosen.ok) return { ok: false, failure: chosen.failure };
       return { ok: true, service, pool: chosen.state.pool.name, ips: chosen.ips, changed };
     }
-    this.addClaim({ service, pool: chosen.state.pool.name, ips: chosen.ips, request: req });
+    this.addAllocation({ service, pool: chosen.state.pool.name, ips: chosen.ips, request: req });
     return { ok: true, service, pool: chosen.state.pool.name, ips: chosen.ips, changed };
   }
 
   /** Free the Service's IPs (an IP shared with others stays held by them). Returns what it held. */
-  release(service: string): Claim | undefined {
-    const claim = this.claimsByService.get(service);
+  release(service: string): Allocation | undefined {
+    const claim = this.allocationsByService.get(service);
     if (!claim) return undefined;
-    this.removeClaim(claim);
-    return publicClaim(claim);
+    this.removeAllocation(claim);
+    return publicAllocation(claim);
   }
 
   /**
@@ -365,13 +365,13 @@ export class Allocator {
     const refused: Revocation[] = [];
     for (const h of held) {
       const service = serviceKey(h.request.namespace, h.request.name);
-      const old = this.claimsByService.get(service);
-      if (old) this.removeClaim(old);
+      const old = this.allocationsByService.get(service);
+      if (old) this.removeAllocation(old);
       const checked = this.checkHeld(h.request, h.ips, h.pool);
       if (checked.ok) {
-        this.addClaim({ service, pool: checked.state.pool.name, ips: [...h.ips], request: h.request });
+        this.addAllocation({ service, pool: checked.state.pool.name, ips: [...h.ips], request: h.request });
       } else {
-        if (old) this.addClaim(old);
+        if (old) this.addAllocation(old);
         refused.push({ service, ips: h.ips, ...(h.pool !== undefined && { pool: h.pool }), failure: checked.failure });
       }
     }
@@ -387,8 +387,8 @@ export class Allocator {
    * until it is assigned again, which keeps `kept` and fills only what was lost.
    */
   setPools(pools: readonly Pool[]): Revocation[] {
-    const claims = [...this.claimsByService.values()];
-    this.claimsByService.clear();
+    const claims = [...this.allocationsByService.values()];
+    this.allocationsByService.clear();
     this.addresses.clear();
     this.sharedUnder.clear();
     this.installPools(pools);
@@ -396,7 +396,7 @@ export class Allocator {
     for (const claim of claims) {
       const checked = this.checkHeld(claim.request, claim.ips, claim.pool);
       if (checked.ok) {
-        this.addClaim({ ...publicClaim(claim), pool: checked.state.pool.name });
+        this.addAllocation({ ...publicAllocation(claim), pool: checked.state.pool.name });
         continue;
       }
       // Address by address: keep what is still allowed alone (in one pool: the first kept one's).
@@ -414,7 +414,7 @@ export class Allocator {
       }
       // Every address fine alone but not together: nothing to keep apart from the others.
       if (lost.length === 0) lost.push(...kept.splice(0));
-      if (state && kept.length > 0) this.addClaim({ service: claim.service, pool: state.pool.name, ips: kept, request: claim.request });
+      if (state && kept.length > 0) this.addAllocation({ service: claim.service, pool: state.pool.name, ips: kept, request: claim.request });
       revoked.push({ service: claim.service, ips: claim.ips, pool: claim.pool, failure: checked.failure, kept, lost });
     }
     return revoked.sort((a, b) => byName(a.service, b.service));
@@ -441,14 +441,14 @@ export class Allocator {
   }
 
   /** What a Service holds, if anything. */
-  claim(service: string): Claim | undefined {
-    const claim = this.claimsByService.get(service);
-    return claim && publicClaim(claim);
+  allocation(service: string): Allocation | undefined {
+    const claim = this.allocationsByService.get(service);
+    return claim && publicAllocation(claim);
   }
 
   /** Every claim, sorted by Service. */
-  claims(): Claim[] {
-    return [...this.claimsByService.values()].map(publicClaim).sort((a, b) => byName(a.service, b.service));
+  allocations(): Allocation[] {
+    return [...this.allocationsByService.values()].map(publicAllocation).sort((a, b) => byName(a.service, b.service));
   }
 
   /** The pool that would serve `ip` (undefined if none, or if its pool avoids .0/.255 and it is one). */
@@ -502,7 +502,7 @@ export class Allocator {
    * families from that pool only. Undefined when nothing is kept, or when RequireDualStack
    * cannot get its other family there (then the Service is placed afresh).
    */
-  private choosePreferred(req: Request, preferred: readonly IP[], old: HeldClaim | undefined): Chosen | undefined {
+  private choosePreferred(req: Request, preferred: readonly IP[], old: HeldAllocation | undefined): Chosen | undefined {
     const want = wantedFamilies(req);
     const usable = new Map<Family, { ip: IP; state: PoolState }>();
     for (const ip of preferred) {
@@ -756,7 +756,7 @@ export class Allocator {
     const holders: Request[] = [];
     for (const h of address.holders) {
       if (h === service) continue;
-      const claim = this.claimsByService.get(h);
+      const claim = this.allocationsByService.get(h);
       if (claim) holders.push(claim.request);
     }
     if (holders.length === 0) return undefined;
@@ -817,18 +817,18 @@ export class Allocator {
     return { state: found.state };
   }
 
-  private addClaim(claim: Claim): void {
+  private addAllocation(claim: Allocation): void {
     const state = this.pools.get(claim.pool);
     if (!state) throw new Error(`bug: claim of ${claim.service} on unknown pool ${claim.pool}`);
     // map, not push onto []: a pushed-to empty array reserves 17 slots, and the allocator keeps
     // this array (and each address's holders) for as long as the Service holds its IPs.
     const addresses = claim.ips.map((ip) => this.hold(state, ip, claim));
-    const held: HeldClaim = { service: claim.service, pool: claim.pool, ips: claim.ips, request: claim.request, addresses };
-    this.claimsByService.set(claim.service, held);
+    const held: HeldAllocation = { service: claim.service, pool: claim.pool, ips: claim.ips, request: claim.request, addresses };
+    this.allocationsByService.set(claim.service, held);
   }
 
   /** Record `claim`'s Service as a holder of `ip` (in `state`), creating the address if free. */
-  private hold(state: PoolState, ip: IP, claim: Claim): Address {
+  private hold(state: PoolState, ip: IP, claim: Allocation): Address {
     const runs = state.runs[ip.family];
     // The run set answers "is it held?" from a small sorted structure; only held (shared or
     // requested) addresses need the table.
@@ -854,8 +854,8 @@ export class Allocator {
     return created;
   }
 
-  private removeClaim(claim: HeldClaim): void {
-    this.claimsByService.delete(claim.service);
+  private removeAllocation(claim: HeldAllocation): void {
+    this.allocationsByService.delete(claim.service);
     for (const address of claim.addresses) {
       const at = address.holders.indexOf(claim.service);
       if (at >= 0) address.holders.splice(at, 1);

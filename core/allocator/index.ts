@@ -6,7 +6,7 @@
  * cluster's existing allocations (`restore`), and call `assign` / `release` as Services come and go.
  */
 export { Allocator } from './allocator.js';
-export type { AssignOptions, Assignment, Claim, Held, PoolCandidate, PoolUsage, Revocation } from './allocator.js';
+export type { Allocation, AssignOptions, Assignment, Held, PoolCandidate, PoolUsage, Revocation } from './allocator.js';
 export { newRequest, serviceKey } from './request.js';
 export { sameSelector, sharingProblem, sharingProblemAmong } from './sharing.js';
 export type { SharingCode, SharingProblem } from './sharing.js';

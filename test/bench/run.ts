@@ -188,7 +188,7 @@ function childTime(t: Target, n: number): void {
     );
 
     // Restart and reconfiguration at this size.
-    const held = a.claims().map((c) => ({ request: c.request, ips: c.ips, pool: c.pool }));
+    const held = a.allocations().map((c) => ({ request: c.request, ips: c.ips, pool: c.pool }));
     const r0 = performance.now();
     const restored = new Allocator([pool('bench', t.cidr)]);
     const refused = restored.restore(held);
