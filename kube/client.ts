@@ -123,6 +123,13 @@ export interface KubeApi {
   watch(r: Resource, options: WatchOptions, onEvent: (type: WatchEventType, obj: KubeObject) => void, onEnd: (error?: unknown) => void): Promise<() => void>;
 }
 
+export { CONFIG_MAP_NAME, DEFAULT_NAMESPACE } from './names.js';
+
+/** `group/version` of a resource, as an object's apiVersion. */
+export function apiVersionOf(r: Resource): string {
+  return r.group === '' ? r.version : `${r.group}/${r.version}`;
+}
+
 /** The resources the controller uses. */
 export const RESOURCES = {
   services: { group: '', version: 'v1', plural: 'services', namespaced: true },

@@ -6,7 +6,7 @@
  * never both win the same round.
  */
 import { type Clock, systemClock } from './clock.js';
-import { isKubeError, RESOURCES, type KubeApi, type KubeObject } from './client.js';
+import { apiVersionOf, isKubeError, RESOURCES, type KubeApi, type KubeObject } from './client.js';
 
 export { type Clock, systemClock } from './clock.js';
 
@@ -125,7 +125,7 @@ export class LeaderElector {
     const lease = await kube.get(RESOURCES.leases, this.name, namespace);
     if (!lease) {
       const body: KubeObject = {
-        apiVersion: 'coordination.k8s.io/v1',
+        apiVersion: apiVersionOf(RESOURCES.leases),
         kind: 'Lease',
         metadata: { name: this.name, namespace },
         spec: { holderIdentity: identity, leaseDurationSeconds: seconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },

@@ -20,7 +20,7 @@ import { Allocator, newRequest, serviceKey, sharingProblemAmong, type Allocation
 import { claimName } from '../core/allocator/claim-name.js';
 import type { Pool } from '../core/config/index.js';
 import { formatIP, parseIP, type Family, type IP } from '../core/ip/index.js';
-import { isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject } from '../kube/client.js';
+import { apiVersionOf, isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject } from '../kube/client.js';
 
 /** Annotation on an IPClaim: JSON object `namespace/name` -> the holder's request. */
 export const HOLDER_REQUESTS_ANNOTATION = 'metallb.io/holder-requests';
@@ -530,7 +530,7 @@ export class Ledger {
       const cached = this.claims.get(name);
       if (!cached) {
         const body: IPClaim = {
-          apiVersion: 'metallb.io/v1beta1',
+          apiVersion: apiVersionOf(RESOURCES.ipClaims),
           kind: 'IPClaim',
           metadata: {
             name,

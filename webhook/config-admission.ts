@@ -11,14 +11,13 @@ import { Allocator, type Revocation } from '../core/allocator/index.js';
 import { formatConfigError, parseConfig, type ConfigResult } from '../core/config/index.js';
 import { formatIP } from '../core/ip/index.js';
 import type { Ledger } from './claims.js';
-import { CONFIG_KINDS, isKubeError, RESOURCES, type KubeApi, type KubeObject } from '../kube/client.js';
+import { CONFIG_KINDS, CONFIG_MAP_NAME, isKubeError, RESOURCES, type KubeApi, type KubeObject } from '../kube/client.js';
 import type { AdmissionHandler, AdmissionRequest, AdmissionVerdict } from './review.js';
 
 /** The annotation that lets a configuration change strand IPs in use. */
 export const FORCE_ANNOTATION = 'metallb.io/force';
 
-/** The name of the legacy ConfigMap. */
-export const CONFIG_MAP_NAME = 'config';
+export { CONFIG_MAP_NAME } from '../kube/client.js';
 
 /** The ConfigMap where the leader records the last configuration it applied (read by a process that starts while the current one is invalid). */
 export const LAST_GOOD_CONFIG_MAP = 'metallb-last-good-config';

@@ -14,7 +14,7 @@ import { formatConfigError } from '../core/config/index.js';
 import { formatIP } from '../core/ip/index.js';
 import type { Revocation } from '../core/allocator/index.js';
 import type { Clock } from '../kube/clock.js';
-import { CONFIG_KINDS, isKubeError, Reflector, RESOURCES, type KubeApi, type KubeObject } from '../kube/client.js';
+import { apiVersionOf, CONFIG_KINDS, isKubeError, Reflector, RESOURCES, type KubeApi, type KubeObject } from '../kube/client.js';
 import type { EventRecorder } from '../kube/events.js';
 import type { Ledger } from './claims.js';
 import { CONFIG_MAP_NAME, LAST_GOOD_CONFIG_MAP, parseObjects, readConfigObjects, type ConfigObjects } from './config-admission.js';
@@ -291,7 +291,7 @@ export class ConfigFollower {
       const existing = await kube.get(RESOURCES.configurationStates, 'controller', namespace);
       if (!existing) {
         await kube.create(RESOURCES.configurationStates, {
-          apiVersion: 'metallb.io/v1beta1',
+          apiVersion: apiVersionOf(RESOURCES.configurationStates),
           kind: 'ConfigurationState',
           metadata: { name: 'controller', namespace, labels: { 'metallb.io/component-type': 'controller' } },
         });
@@ -299,7 +299,7 @@ export class ConfigFollower {
       await kube.patch(RESOURCES.configurationStates, 'controller', namespace, { status }, { subresource: 'status' });
       if (this.valid === false && !this.readError) {
         const cm = await kube.get(RESOURCES.configMaps, CONFIG_MAP_NAME, namespace);
-        const about = cm ?? { apiVersion: 'metallb.io/v1beta1', kind: 'ConfigurationState', metadata: { name: 'controller', namespace } };
+        const about = cm ?? { apiVersion: apiVersionOf(RESOURCES.configurationStates), kind: 'ConfigurationState', metadata: { name: 'controller', namespace } };
         await this.options.recorder.event(about, 'Warning', 'ConfigInvalid', `configuration invalid, running on the last valid one: ${this.errors.join('; ')}`);
       }
     } catch (e) {

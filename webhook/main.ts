@@ -20,6 +20,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { DEFAULT_NAMESPACE } from '../kube/names.js';
 import type { ServingCertificate } from './certs.js';
 import type { AdmissionHandler } from './review.js';
 
@@ -110,7 +111,7 @@ function readFlags(argv: string[]) {
   return {
     help: v.help === true,
     kubeconfig: str('kubeconfig'),
-    namespace: str('namespace') ?? process.env.POD_NAMESPACE ?? 'metallb-system',
+    namespace: str('namespace') ?? process.env.POD_NAMESPACE ?? DEFAULT_NAMESPACE,
     identity: str('identity') ?? process.env.POD_NAME ?? hostname(),
     bindAddress: required('bind-address'),
     webhookPort: port('webhook-port', required('webhook-port')),

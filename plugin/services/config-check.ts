@@ -3,12 +3,13 @@
  * fed from YAML files instead of the API server, with each finding traced back to its file
  * and document.
  */
+import { CONFIG_MAP_NAME, DEFAULT_NAMESPACE } from '../../kube/names.js';
 import { parseAllDocuments } from 'yaml';
 import { formatIP } from '../../core/ip/index.js';
 import { parseConfig, type Config, type ConfigInput } from '../../core/config/index.js';
 
-const CONFIG_NAMESPACE = 'metallb-system';
-const CONFIG_NAME = 'config';
+const CONFIG_NAMESPACE = DEFAULT_NAMESPACE;
+const CONFIG_NAME = CONFIG_MAP_NAME;
 const METALLB_GROUP = 'metallb.io';
 
 /** A file's text as read from disk. */
