@@ -208,7 +208,7 @@ export class Controller {
       view: {
         service: (key) => {
           const svc = this.services.get(key);
-          return svc && { ...(svc.metadata.uid ? { uid: svc.metadata.uid } : {}), ours: isOurs(svc as never, options.loadBalancerClass) };
+          return svc && { ...(svc.metadata.uid ? { uid: svc.metadata.uid } : {}), ours: isOurs(svc, options.loadBalancerClass) };
         },
         reservationOwner: (key) => this.reservationOwners.get(key),
         busy: (key) => this.urgent.has(key) || this.queue.has(key) || this.active.has(key),
@@ -423,7 +423,7 @@ export class Controller {
       if (ledger.claimsOf(key).length > 0) this.reapSoon([key]);
       return;
     }
-    if (!isOurs(svc as never, loadBalancerClass)) {
+    if (!isOurs(svc, loadBalancerClass)) {
       this.waiting.delete(key);
       this.revokedWhy.delete(key);
       if (ledger.claimsOf(key).length > 0) await ledger.release(key);
@@ -509,7 +509,7 @@ export class Controller {
       const h = c.spec.holders.find((x) => holderKey(x) === key);
       if (h && uid && h.uid !== uid) await ledger.bind(h, { name: h.name, uid });
     }
-    const read = serviceToRequest(svc as never, labels);
+    const read = serviceToRequest(svc, labels);
     if (read.deprecated.length > 0 && uid && this.warnedDeprecated.get(key) !== uid) {
       this.warnedDeprecated.set(key, uid);
       const names = read.deprecated.map((d) => `${d.used} (use ${d.preferred})`).join(', ');

@@ -60,7 +60,7 @@ function denialCode(code: FailureCode): number {
 type Service = ServiceShape & { metadata?: ServiceShape['metadata'] & { generateName?: string; uid?: string } };
 
 /** Whether a Service is a LoadBalancer Service of ours. */
-export function isOurs(svc: Service | undefined, loadBalancerClass?: string): boolean {
+export function isOurs(svc: { spec?: { type?: unknown; loadBalancerClass?: unknown } | null } | undefined, loadBalancerClass?: string): boolean {
   if (!svc || svc.spec?.type !== 'LoadBalancer') return false;
   const cls = svc.spec.loadBalancerClass;
   return !cls || cls === loadBalancerClass;

@@ -76,7 +76,7 @@ function stringMapProblem(v: unknown, field: string, entry: (key: string) => str
  * different values, a field of the wrong type) is returned as a failure naming the field,
  * never thrown: the object comes from the wire as untyped JSON, whatever ServiceShape says.
  */
-export function serviceToRequest(svc: ServiceShape, namespaceLabels: Readonly<Record<string, string>>): ServiceRequest {
+export function serviceToRequest(svc: ServiceShape | object, namespaceLabels: Readonly<Record<string, string>>): ServiceRequest {
   const deprecated: DeprecatedAnnotation[] = [];
   const rawMeta: unknown = (svc as unknown as Fields | null)?.metadata;
   const rawSpec: unknown = (svc as unknown as Fields | null)?.spec;
