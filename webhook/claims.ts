@@ -389,7 +389,7 @@ export class Ledger {
    * showing `shown`: the reservation's claims become the Service's own (UID bound), and the
    * Service lets go of every address it no longer shows.
    */
-  adopt(namespace: string, reservation: string, to: { name: string; uid?: string }, shown: readonly IP[]): Promise<void> {
+  adopt(namespace: string, reservation: string, to: { name: string; uid?: string }, shown: readonly IP[], request?: Request): Promise<void> {
     const from = serviceKey(namespace, reservation);
     const service = serviceKey(namespace, to.name);
     return this.exclusive([from, service], async () => {
@@ -400,7 +400,9 @@ export class Ledger {
           const reqs = holdersRequests(c);
           const stored = reqs[from];
           delete reqs[from];
-          if (stored) reqs[service] = { ...stored, name: to.name };
+          // The Service's own request from now on (one write: no second PUT to record it).
+          if (request) reqs[service] = storeRequest(request);
+          else if (stored) reqs[service] = { ...stored, name: to.name };
           return withHolders(c, mine, reqs);
         });
       }

@@ -529,7 +529,7 @@ export class Controller {
     const known = (ip: IP) => own.some((k) => (ledger.heldBy(k)?.ips ?? []).some((x) => x.family === ip.family && x.value === ip.value));
     for (const ip of annotated) if (!known(ip)) await ledger.refresh(claimName(ip));
     if (reservation && this.mayAdopt(svc, reservation, annotated)) {
-      await ledger.adopt(ns, reservation, { name, ...(uid ? { uid } : {}) }, annotated);
+      await ledger.adopt(ns, reservation, { name, ...(uid ? { uid } : {}) }, annotated, read.request);
     }
     const heldBefore = ledger.heldBy(key)?.ips ?? [];
     const isHeld = (ip: IP) => heldBefore.some((h) => h.family === ip.family && h.value === ip.value);
