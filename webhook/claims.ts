@@ -308,11 +308,11 @@ export class Ledger {
    * `generated`: the Service has no name yet (generateName); `req.name` is then its reservation
    * name already (`<generateName>*<token>`) and every address is claimed under it.
    */
-  reserve(req: Request, keep: readonly IP[], options: { dryRun?: boolean; token: () => string; generated?: boolean; reuse?: string }): Promise<ReserveResult> {
+  reserve(req: Request, keep: readonly IP[], options: { dryRun?: boolean; token: () => string; generated?: boolean; direct?: boolean; reuse?: string }): Promise<ReserveResult> {
     const service = serviceKey(req.namespace, req.name);
     // A reservation this Service already has (reinvocation of this admission, or an update of a
     // Service whose earlier change is not adopted yet) is reused rather than made twice.
-    const reuse = options.generated ? req.name : options.reuse && options.reuse.startsWith(`${req.name}*`) ? options.reuse : undefined;
+    const reuse = options.generated ? req.name : !options.direct && options.reuse && options.reuse.startsWith(`${req.name}*`) ? options.reuse : undefined;
     const reuseKey = reuse !== undefined ? serviceKey(req.namespace, reuse) : undefined;
     const run = async (): Promise<ReserveResult> => {
       for (let attempt = 0; attempt < this.maxAttempts; attempt++) {
@@ -331,26 +331,28 @@ export class Ledger {
             changed: !isDeepStrictEqual(a.ips.map(formatIP).sort(), keep.map(formatIP).sort()),
           };
         if (options.dryRun) return { ok: true, pool: a.pool, ips: a.ips, changed: true };
-        const name = reuse ?? `${req.name}*${options.token()}`;
+        // A create claims under the Service's own name (nothing it holds can move: it does not
+        // exist yet), an update under a reservation; see the doc comment.
+        const name = options.direct ? req.name : (reuse ?? `${req.name}*${options.token()}`);
         const star = name.indexOf('*');
-        const holder: ClaimHolder = options.generated
-          ? { namespace: req.namespace, name }
-          : { namespace: req.namespace, name: name.slice(0, star), reservation: name.slice(star + 1) };
+        const holder: ClaimHolder =
+          options.generated || options.direct ? { namespace: req.namespace, name } : { namespace: req.namespace, name: name.slice(0, star), reservation: name.slice(star + 1) };
         const key = holderKey(holder);
-        const wanted = narrowed(req, name, [...reserved.filter((r) => a.ips.some((ip) => sameIP(ip, r))), ...fresh]);
+        const wanted = narrowed(req, name, options.direct ? a.ips : [...reserved.filter((r) => a.ips.some((ip) => sameIP(ip, r))), ...fresh]);
         // Synchronously, so no other call in this replica can pick these addresses meanwhile.
         const r = this.allocator.assign(wanted);
         if (!r.ok) return r;
         this.pending.add(key);
         let claimed: Awaited<ReturnType<Ledger['claimAll']>>;
         try {
-          claimed = await this.claimAll(wanted, a.pool, fresh, holder);
+          // The claims record the Service's own request (a direct hold needs no second write to fix it).
+          claimed = await this.claimAll(options.direct ? req : wanted, a.pool, fresh, holder);
         } finally {
           this.settle(key, fresh);
         }
         if (claimed === false) continue;
         if (claimed !== true) return { ok: false, failure: claimed.failure };
-        return { ok: true, pool: a.pool, ips: a.ips, reservation: name, changed: true };
+        return { ok: true, pool: a.pool, ips: a.ips, ...(!options.direct && { reservation: name }), changed: true };
       }
       const message = `${service}: other replicas took every candidate address ${this.maxAttempts} times in a row; retry`;
       return { ok: false, failure: { code: 'pool-full', message }, transient: true };
@@ -433,6 +435,27 @@ export class Ledger {
       const listed = new Set((this.claims.get(claimName(ip))?.spec.holders ?? []).map(holderKey));
       // A placeholder mirrors a listed holder's address (see resync): it is that holder.
       return this.allocator.holders(ip).some((h) => !listed.has(h) && !listed.has(h.replace(/\*~m\d+$/, '')));
+    });
+  }
+
+  /**
+   * The reconcile loop saw the stored Service: every claim it holds records its UID and its
+   * request as stored (one write per claim, and none when both are already there).
+   */
+  confirm(service: string, uid: string | undefined, request: Request): Promise<void> {
+    return this.exclusive([service], async () => {
+      const want = storeRequest(request);
+      for (const name of [...(this.byHolder.get(service) ?? [])]) {
+        const c = this.claims.get(name);
+        const h = c?.spec.holders.find((x) => holderKey(x) === service);
+        const stored = c && holdersRequests(c)[service];
+        if (!c || !h || ((!uid || h.uid === uid) && stored && isDeepStrictEqual(stored, want))) continue;
+        await this.update(name, (cur) => {
+          const reqs = { ...holdersRequests(cur), [service]: want };
+          const holders = cur.spec.holders.map((x) => (holderKey(x) === service && uid ? { ...x, uid } : x));
+          return withHolders(cur, holders, reqs);
+        });
+      }
     });
   }
 

@@ -27,7 +27,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { serviceKey, serviceToRequest } from '../core/allocator/index.js';
 import { formatIP, parseIP, type IP } from '../core/ip/index.js';
 import { claimName } from '../core/allocator/claim-name.js';
-import { holderKey, isReservationKey, type Ledger, type LedgerResult } from './claims.js';
+import { isReservationKey, type Ledger, type LedgerResult } from './claims.js';
 import { isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject } from '../kube/client.js';
 import { systemClock, type Clock } from '../kube/clock.js';
 import { EventRecorder } from '../kube/events.js';
@@ -505,10 +505,6 @@ export class Controller {
     const uid = svc.metadata.uid;
     const ns = svc.metadata.namespace ?? '';
     const name = svc.metadata.name ?? '';
-    for (const c of ledger.claimsOf(key)) {
-      const h = c.spec.holders.find((x) => holderKey(x) === key);
-      if (h && uid && h.uid !== uid) await ledger.bind(h, { name: h.name, uid });
-    }
     const read = serviceToRequest(svc, labels);
     if (read.deprecated.length > 0 && uid && this.warnedDeprecated.get(key) !== uid) {
       this.warnedDeprecated.set(key, uid);
@@ -521,6 +517,9 @@ export class Controller {
       await this.failed(svc, key, read.failure.code, read.failure.message);
       return;
     }
+    // The claims it holds record its UID and its request as stored (a create's claims were made
+    // before either was final).
+    await ledger.confirm(key, uid, read.request);
     const annotated = parseIPs(svc.metadata.annotations?.[ASSIGNMENT.ips]);
     const reservation = svc.metadata.annotations?.[ASSIGNMENT.reservation];
     // Admission may have run on another replica a moment ago: before judging, read the claims

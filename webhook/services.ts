@@ -173,13 +173,17 @@ export class ServiceAdmission {
       return patch.length > 0 ? { allowed: true, patch } : { allowed: true };
     }
     const { req, reservation } = read;
-    const keep = oldOurs ? await this.shownAndHeld(request, oldOurs, req.namespace, req.name) : [];
+    // A create of a named Service claims under its name: it holds nothing yet that could move.
+    // Reinvoked, it keeps what the first pass claimed (its own claims not yet bound to a UID).
+    const direct = request.operation === 'CREATE' && reservation === undefined;
+    const keep = oldOurs ? await this.shownAndHeld(request, oldOurs, req.namespace, req.name) : direct ? this.unboundOwn(svc, req.namespace, req.name) : [];
     const incoming = annotations(svc)[ASSIGNMENT.reservation];
     const result = await ledger.reserve(req, keep, {
       ...(request.dryRun && { dryRun: true }),
       token: this.random,
       ...(reservation !== undefined && { generated: true }),
-      ...(reservation === undefined && incoming !== undefined && { reuse: incoming }),
+      ...(direct && { direct: true }),
+      ...(reservation === undefined && !direct && incoming !== undefined && { reuse: incoming }),
     });
     if (!result.ok) {
       this.options.metrics?.countFailure(result.failure.code);
@@ -216,6 +220,16 @@ export class ServiceAdmission {
     }
     const patch = annotationPatch(svc, assignmentOf(old));
     return patch.length > 0 ? { allowed: true, patch } : { allowed: true };
+  }
+
+  /** The IPs the object carries (a reinvocation's first pass) that claims hold for this name with no UID bound yet. */
+  private unboundOwn(svc: Service, namespace: string, name: string): IP[] {
+    const holder = serviceKey(namespace, name);
+    return parseIPs(annotations(svc)[ASSIGNMENT.ips]).filter((ip) =>
+      this.options.ledger
+        .claimsOf(holder)
+        .some((c) => c.spec.ip === formatIP(ip) && c.spec.holders.some((h) => h.namespace === namespace && h.name === name && !h.reservation && !h.uid)),
+    );
   }
 
   /** The IPs the stored Service shows that its claims (its own, not a reservation) back. */

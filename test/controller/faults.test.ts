@@ -297,17 +297,44 @@ describe('refused requests and forged annotations', () => {
     await cluster.api.store.delete('metallb.io/v1beta1', 'IPAddressPool', 'second', NS);
   });
 
+  it('a create refused after the mutating webhook frees its claim after the grace; one refused as AlreadyExists moves nothing of the existing Service', async () => {
+    const r = await replica();
+    labels = new NamespaceLabels(r.kube);
+    await labels.start();
+    admission = new ServiceAdmission({ ledger: r.ledger, namespaces: labels });
+    await core.createNamespacedService({ namespace: 'default', body: lb('existing') });
+    const { existing: ip } = await assigned(['existing']);
+    // A create admitted then refused (never stored): claimed under its name, no UID.
+    const ghost = await mutated({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'ghost', namespace: 'default' }, spec: lb('ghost').spec } as unknown as KubeObject);
+    const ghostIP = ghost.metadata.annotations?.[ASSIGNMENT.ips] ?? '';
+    expect((await claims()).find((c) => c.spec.ip === ghostIP)?.spec.holders).toEqual([{ namespace: 'default', name: 'ghost' }]);
+    // A create of a name that exists, with another pool's worth of request: refused by the API server as AlreadyExists.
+    const again = await mutated({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'existing', namespace: 'default', annotations: { 'metallb.io/loadBalancerIPs': '192.0.2.14' } },
+      spec: lb('existing').spec,
+    } as unknown as KubeObject);
+    expect(again.metadata.annotations?.[ASSIGNMENT.ips]).toBe('192.0.2.14');
+    await eventually(async () => !(await claims()).some((c) => c.spec.ip === ghostIP || c.spec.ip === '192.0.2.14') || undefined, GRACE_MS + 4000, 'the refused creates let go');
+    expect(await ingressOf('existing')).toBe(ip);
+    await everyShownIPClaimed(['existing']);
+    await core.deleteNamespacedService({ name: 'existing', namespace: 'default' });
+    await eventually(async () => (await claims()).length === 0 || undefined, 5000, 'claims released');
+  });
+
   it("a Service carrying another Service's reservation or assignment annotations gets nothing of its", async () => {
     const r = await replica();
     labels = new NamespaceLabels(r.kube);
     await labels.start();
     admission = new ServiceAdmission({ ledger: r.ledger, namespaces: labels });
-    // The victim's create, admitted, not yet adopted by the loop: its reservation is pending.
+    // The victim's create, admitted, not yet stored: its claim is not bound to a UID yet.
     const victimIn = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'victim', namespace: 'default' }, spec: lb('victim').spec } as unknown as KubeObject;
     const victimOut = await mutated(victimIn);
-    const reservation = victimOut.metadata.annotations?.[ASSIGNMENT.reservation] ?? '';
     const victimIP = victimOut.metadata.annotations?.[ASSIGNMENT.ips] ?? '';
-    expect(reservation).toMatch(/^victim\*/);
+    expect(victimIP).toMatch(/^192\.0\.2\./);
+    // A reservation text as a victim's update would carry it.
+    const reservation = 'victim*0123456789';
     // The forger copies every annotation we own, and also names the victim itself as its reservation.
     const forgeries: [string, string][] = [
       ['forger', reservation],
