@@ -90,7 +90,7 @@ test('a forced change revokes requested, shared and dual-stack IPs through the c
   cluster.api.resetRequestCounts();
   const refused = await apply(pool('rv-pool', ['198.51.100.0/29', '2001:db8:7::/125']));
   expect(refused.code).toBe(1);
-  expect(cluster.api.requests.count({ verb: 'patch', resource: 'ipaddresspools' })).toBe(1);
+  expect(cluster.api.requests.count({ verb: 'patch', resource: 'ipaddresspools', subresource: '', userAgent: 'kubectl/' })).toBe(1);
   expect(refused.stderr).toMatch(/would take IPs away/);
   expect(await ips('wanted')).toBe('192.0.2.3');
 
