@@ -25,7 +25,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { serviceKey, serviceToRequest } from '../core/allocator/index.js';
-import { formatIP, parseIP, type IP } from '../core/ip/index.js';
+import { formatIP, type IP } from '../core/ip/index.js';
 import { claimName } from '../core/allocator/claim-name.js';
 import { isReservationKey, type Ledger, type LedgerResult } from './claims.js';
 import { isKubeError, olderThan, Reflector, RESOURCES, type KubeApi, type KubeObject } from '../kube/client.js';
@@ -35,7 +35,7 @@ import { ConfigFollower } from './config-follower.js';
 import { NamespaceLabels } from './namespaces.js';
 import { PoolStatusWriter } from './pool-status.js';
 import { ClaimReaper, reservationKeyOf } from './reaper.js';
-import { ASSIGNMENT, isOurs } from './services.js';
+import { ASSIGNMENT, isOurs, parseIPs } from './services.js';
 
 /** What the loop reports to metrics; the webhook's Metrics class satisfies it. */
 export interface ControllerMetrics {
@@ -79,18 +79,6 @@ export interface ControllerOptions {
 interface Service extends KubeObject {
   spec?: Record<string, unknown> & { type?: string; loadBalancerClass?: string };
   status?: { loadBalancer?: { ingress?: { ip?: string; ipMode?: string }[] } };
-}
-
-/** The IPs of an assigned-ips annotation (empty when absent or malformed). */
-function parseIPs(text: unknown): IP[] {
-  if (typeof text !== 'string' || !text) return [];
-  const ips: IP[] = [];
-  for (const t of text.split(',')) {
-    const p = parseIP(t.trim());
-    if (!p.ok) return [];
-    ips.push(p.value);
-  }
-  return ips;
 }
 
 /**

@@ -101,8 +101,8 @@ export function annotationPatch(svc: Service, want: Partial<Record<string, strin
   return ops;
 }
 
-/** The IPs of an assigned-ips annotation (empty when absent or malformed). */
-function parseIPs(text: unknown): IP[] {
+/** The IPs of an assigned-ips annotation (empty when absent, not a string, or malformed). */
+export function parseIPs(text: unknown): IP[] {
   if (typeof text !== 'string' || !text) return [];
   const out: IP[] = [];
   for (const t of text.split(',')) {

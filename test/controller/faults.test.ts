@@ -5,16 +5,15 @@
  * Service loses or changes its IP, and every IP shown is claimed by the Service showing it.
  */
 import { CoreV1Api, type V1Service } from '@kubernetes/client-node';
-import { Ledger, type IPClaim } from '../../webhook/claims.js';
-import { Controller } from '../../webhook/controller.js';
+import type { IPClaim } from '../../webhook/claims.js';
 import { LAST_GOOD_CONFIG_MAP } from '../../webhook/config-admission.js';
-import { RESOURCES, type ClientKube, type KubeObject } from '../../kube/client.js';
+import { RESOURCES, type KubeObject } from '../../kube/client.js';
 import { NamespaceLabels } from '../../webhook/namespaces.js';
 import type { AdmissionRequest } from '../../webhook/review.js';
 import { ASSIGNMENT, ServiceAdmission } from '../../webhook/services.js';
 import { applyJsonPatch } from '../apiserver/patch.js';
 import { eventually, kubeConfigFor } from '../apiserver/testing.js';
-import { startCluster, type Cluster } from './support.js';
+import { LeadingReplica, startCluster, type Cluster } from './support.js';
 
 const GRACE_MS = 1500;
 const NS = 'metallb-system';
@@ -25,25 +24,12 @@ let core: CoreV1Api;
 const pool = (name: string, addresses: string[]) =>
   cluster.api.store.create({ apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name, namespace: NS }, spec: { addresses } } as never);
 
-class Replica {
-  readonly kube: ClientKube = cluster.newKube();
-  readonly ledger = new Ledger(this.kube);
-  readonly controller = new Controller({ kube: this.kube, ledger: this.ledger, namespace: NS, reservationGraceMs: GRACE_MS, reapMs: 200 });
-  async start(): Promise<this> {
-    await this.ledger.start();
-    await this.controller.start();
-    this.controller.setLeading(true);
-    return this;
-  }
-  async stop(): Promise<void> {
-    await this.controller.stop();
-    this.ledger.stop();
-  }
-}
+/** One leading controller with its ledger. */
+type Replica = LeadingReplica;
 
 const running: Replica[] = [];
 async function replica(): Promise<Replica> {
-  const r = await new Replica().start();
+  const r = await new LeadingReplica(cluster, { reservationGraceMs: GRACE_MS }).start();
   running.push(r);
   return r;
 }

@@ -7,12 +7,11 @@
  */
 import { CoreV1Api, type CoreV1Event, type V1Service } from '@kubernetes/client-node';
 import { formatIP } from '../../core/ip/index.js';
-import { Ledger, type IPClaim } from '../../webhook/claims.js';
-import { Controller } from '../../webhook/controller.js';
-import { RESOURCES, type ClientKube } from '../../kube/client.js';
+import type { IPClaim } from '../../webhook/claims.js';
+import { RESOURCES } from '../../kube/client.js';
 import { ASSIGNMENT } from '../../webhook/services.js';
 import { eventually, kubeConfigFor } from '../apiserver/testing.js';
-import { sleep, startCluster, type Cluster } from './support.js';
+import { LeadingReplica, sleep, startCluster, type Cluster } from './support.js';
 
 const GRACE_MS = 2500;
 
@@ -34,21 +33,7 @@ afterAll(async () => {
 });
 
 /** One leading controller with its ledger. */
-class Replica {
-  readonly kube: ClientKube = cluster.newKube();
-  readonly ledger = new Ledger(this.kube);
-  readonly controller = new Controller({ kube: this.kube, ledger: this.ledger, namespace: 'metallb-system', reservationGraceMs: GRACE_MS, reapMs: 200 });
-  async start(): Promise<this> {
-    await this.ledger.start();
-    await this.controller.start();
-    this.controller.setLeading(true);
-    return this;
-  }
-  async stop(): Promise<void> {
-    await this.controller.stop();
-    this.ledger.stop();
-  }
-}
+type Replica = LeadingReplica;
 
 let replica: Replica;
 
@@ -57,7 +42,7 @@ const configured = (names: string[]) =>
   eventually(() => names.every((n) => replica.ledger.currentPools().some((p) => p.name === n)) || undefined, 3000, `pools ${names.join(', ')} loaded`);
 
 beforeEach(async () => {
-  replica = await new Replica().start();
+  replica = await new LeadingReplica(cluster, { reservationGraceMs: GRACE_MS }).start();
 });
 afterEach(async () => {
   await replica.stop();

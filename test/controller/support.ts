@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { ClientKube, RESOURCES, type KubeObject } from '../../kube/client.js';
+import { Ledger } from '../../webhook/claims.js';
+import { Controller } from '../../webhook/controller.js';
 import { startApiServer, type ApiServer } from '../apiserver/index.js';
 import { kubeConfigFor } from '../apiserver/testing.js';
 import { parseConfig, type Pool } from '../../core/config/index.js';
@@ -70,4 +72,35 @@ export function pools(specs: Record<string, Record<string, unknown>>): Pool[] {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** One controller replica that leads from the start, with its own client and ledger. */
+export class LeadingReplica {
+  readonly kube: ClientKube;
+  readonly ledger: Ledger;
+  readonly controller: Controller;
+
+  constructor(cluster: Cluster, options: { reservationGraceMs: number; reapMs?: number }) {
+    this.kube = cluster.newKube();
+    this.ledger = new Ledger(this.kube);
+    this.controller = new Controller({
+      kube: this.kube,
+      ledger: this.ledger,
+      namespace: 'metallb-system',
+      reservationGraceMs: options.reservationGraceMs,
+      reapMs: options.reapMs ?? 200,
+    });
+  }
+
+  async start(): Promise<this> {
+    await this.ledger.start();
+    await this.controller.start();
+    this.controller.setLeading(true);
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    await this.controller.stop();
+    this.ledger.stop();
+  }
 }
