@@ -267,7 +267,7 @@ export class Ledger {
    * holding claims that satisfy its request keeps them (`changed: false`). With `dryRun`,
    * computes the answer from the mirror and writes nothing.
    */
-  allocate(req: Request, options: { dryRun?: boolean; prefer?: readonly IP[] } = {}): Promise<LedgerResult> {
+  allocate(req: Request, options: { dryRun?: boolean; prefer?: readonly IP[]; recordRequest?: boolean } = {}): Promise<LedgerResult> {
     const prefer = options.prefer && options.prefer.length > 0 ? { prefer: options.prefer } : {};
     if (options.dryRun) return Promise.resolve(this.allocator.assign(req, { dryRun: true, ...prefer }));
     const service = serviceKey(req.namespace, req.name);
@@ -281,7 +281,7 @@ export class Ledger {
         this.pending.add(service);
         let claimed: Awaited<ReturnType<Ledger['claimAll']>>;
         try {
-          claimed = await this.claimAll(req, a.pool, a.ips);
+          claimed = await this.claimAll(req, a.pool, a.ips, undefined, options.recordRequest ?? true);
           if (claimed === true) await this.dropExcept(service, a.ips);
         } finally {
           // The claims are the truth again: the reservation becomes them, or is rolled back.
@@ -548,6 +548,8 @@ export class Ledger {
     pool: string,
     ips: readonly IP[],
     holder: ClaimHolder = { namespace: req.namespace, name: req.name },
+    /** Rewrite a claim the holder already has when its recorded request differs (false: the caller confirms it later). */
+    recordRequest = true,
   ): Promise<boolean | { failure: Failure }> {
     const service = holderKey(holder);
     for (const ip of ips) {
@@ -583,7 +585,7 @@ export class Ledger {
       }
       const mine = cached.spec.holders.some((h) => holderKey(h) === service);
       const stored = holdersRequests(cached)[service];
-      if (mine && stored && sameRequest(loadRequest(stored) ?? req, req)) continue;
+      if (mine && stored && (!recordRequest || sameRequest(loadRequest(stored) ?? req, req))) continue;
       if (!mine) {
         // The allocator found the IP compatible with its mirror; check the claim itself too, so a
         // stale or partial mirror can never let two incompatible Services onto one IP.

@@ -63,7 +63,7 @@ export interface ControllerOptions {
   reservationGraceMs?: number;
   /** Every Service reconciled again even without changes (default 60 s). */
   resyncMs?: number;
-  /** Services reconciled at once (default 8). */
+  /** Services reconciled at once (default 16). */
   concurrency?: number;
   /** Period of the pass that reaps claims whose Service never came (default 5 s). */
   reapMs?: number;
@@ -359,7 +359,7 @@ export class Controller {
   }
 
   private pump(): void {
-    const limit = this.options.concurrency ?? 8;
+    const limit = this.options.concurrency ?? 16;
     while (this.active.size < limit && this.leading && !this.stopped) {
       const from = this.urgent.size > 0 ? this.urgent : this.queue;
       const next = from.values().next();
@@ -505,9 +505,6 @@ export class Controller {
       await this.failed(svc, key, read.failure.code, read.failure.message);
       return;
     }
-    // The claims it holds record its UID and its request as stored (a create's claims were made
-    // before either was final).
-    await ledger.confirm(key, uid, read.request);
     const annotated = parseIPs(svc.metadata.annotations?.[ASSIGNMENT.ips]);
     const reservation = svc.metadata.annotations?.[ASSIGNMENT.reservation];
     // Admission may have run on another replica a moment ago: before judging, read the claims
@@ -544,7 +541,7 @@ export class Controller {
     const mirrorBefore = heldBefore.map((ip) => `${formatIP(ip)}:${ledger.allocator.holders(ip).join('+') || 'free'}`).join(' ');
     // Whatever is still allowed of what the Service had is kept, per address and family (a
     // revoked IPv4 address of a dual-stack pair does not take the IPv6 one with it).
-    result ??= await ledger.allocate(read.request, { prefer: heldBefore.length > 0 ? heldBefore : annotated });
+    result ??= await ledger.allocate(read.request, { prefer: heldBefore.length > 0 ? heldBefore : annotated, recordRequest: false });
     if (!result.ok) {
       if (result.transient) {
         this.enqueueLater(key, 200);
@@ -595,8 +592,14 @@ export class Controller {
       );
       await this.event(svc, 'Warning', 'ClearAssignment', `current IP [${was.map((i) => `"${i}"`).join(', ')}] not allowed: ${why}; assigning another`);
     }
-    // Told once per change: a restart or a resync of a Service in agreement writes nothing.
-    if (wrote || result.changed) await this.once(svc, key, 'Normal', 'IPAllocated', `Assigned IP [${ips.map((i) => `"${i}"`).join(', ')}] from pool "${result.pool}"`);
+    // The claims record the Service's UID and its request as stored (a create's claims were made
+    // before either was final), and the Service is told once per change (a restart or a resync
+    // of a Service in agreement writes nothing). Both after the status, and at once: the
+    // address is the Service's from the claim already, these only record it.
+    await Promise.all([
+      ledger.confirm(key, uid, read.request),
+      wrote || result.changed ? this.once(svc, key, 'Normal', 'IPAllocated', `Assigned IP [${ips.map((i) => `"${i}"`).join(', ')}] from pool "${result.pool}"`) : undefined,
+    ]);
   }
 
   private async failed(svc: Service, key: string, code: string, message: string): Promise<void> {
