@@ -16,7 +16,7 @@
 import { Session } from 'node:inspector';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { AdmissionregistrationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { CertManager, KubeCertStore, systemClock } from '../../webhook/certs.js';
 import { Ledger } from '../../webhook/claims.js';
@@ -248,6 +248,9 @@ async function main(): Promise<void> {
     return first ? performance.eventLoopUtilization(performance.eventLoopUtilization(), first).utilization : 0;
   };
 
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+
   const memory = () => {
     const m = process.memoryUsage();
     return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
@@ -268,6 +271,7 @@ async function main(): Promise<void> {
             cpu: { user: cpu.user, system: cpu.system },
             memory: memory(),
             elu: elu(),
+            loopDelay: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
             leading: elector.leading,
             ...(ledAt !== undefined && { ledAt }),
             inflight: recorder.inflight,
@@ -280,6 +284,7 @@ async function main(): Promise<void> {
           };
           if (m.reset) {
             recorder.reset();
+            loopDelay.reset();
             for (const o of [handlerSamples, requestSamples, verdicts]) for (const k of Object.keys(o)) delete o[k];
           }
           send({ op: 'stats', stats });

@@ -61,6 +61,8 @@ export interface ControllerStats {
   memory: { rss: number; heapUsed: number; heapTotal: number; external: number };
   /** Event loop utilisation over the last second. */
   elu: number;
+  /** Event loop delay since the last reset (monitorEventLoopDelay, 10 ms resolution), ms: what a request arriving then waited before being read. */
+  loopDelay: { p50: number; p99: number; max: number };
   leading: boolean;
   /** epoch ms of the election, if it leads. */
   ledAt?: number;

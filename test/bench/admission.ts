@@ -549,6 +549,7 @@ async function main(): Promise<void> {
   const { c: third, ready: thirdReady } = await start('bench-controller-c');
   await api.ask({ op: 'route', port: thirdReady.port }, 'routed');
   await third.stats(true);
+  if (PROFILE_DIR) await third.ask({ op: 'profile-start' }, 'profile-started');
   const thirdLeads = third.next('leading');
   const stopAsked = epochMs();
   const secondStopped = second.stop();
@@ -558,6 +559,7 @@ async function main(): Promise<void> {
   const electionToStatus = failover.returnedAt.map((_, i) => (watch.seen.get(`bench-failover/svc-${i}`) ?? NaN) - electedAt);
   const electionToCreate = Math.min(...failover.returnedAt.map((t, i) => t - (failover.createMs[i] ?? 0))) - electedAt;
   const thirdIdle = await waitIdle(third);
+  const profiledChange = PROFILE_DIR ? (await third.ask({ op: 'profile-stop', name: `leader-change-${MODE}-${N}` }, 'profile-stopped')).path : undefined;
   await sleep(RESTART_WINDOW_MS);
   const changeStats = await third.stats(true);
   const changeCounts = await api.ask({ op: 'counts', reset: true }, 'counts');
@@ -673,6 +675,7 @@ async function main(): Promise<void> {
   line('  webhook handler, validate', stats(after.handler.validateServices ?? []));
   line('  webhook HTTPS request, /mutate/services', stats(after.request['/mutate/services'] ?? []));
   line('  webhook HTTPS request, /validate/services', stats(after.request['/validate/services'] ?? []));
+  out.push(row(['  controller event loop delay (10 ms resolution)', '', ms(after.loopDelay.p50), '', ms(after.loopDelay.p99), ms(after.loopDelay.max)], w));
   for (const c of [...after.calls].sort((a, b) => b.count - a.count)) line(`  controller API call: ${c.what}`, stats(c.latencies));
   if (baseline) {
     out.push('baseline: webhook configurations deleted, Services of another loadBalancerClass');
@@ -680,7 +683,11 @@ async function main(): Promise<void> {
   }
   out.push('leader change');
   line('  election -> status.ingress of a Service created then', e2s);
+  line('  its create call (client)', stats(failover.createMs));
   line('  its create return -> status.ingress', stats(failover.statusMs));
+  line('  the new leader: webhook HTTPS request, /mutate/services', stats(changeStats.request['/mutate/services'] ?? []));
+  line('  the new leader: webhook handler, mutate', stats(changeStats.handler.mutateServices ?? []));
+  out.push(row(['  the new leader: event loop delay (10 ms resolution)', '', ms(changeStats.loopDelay.p50), '', ms(changeStats.loopDelay.p99), ms(changeStats.loopDelay.max)], w));
   out.push('');
 
   const w2 = [60, 10, 12];
@@ -731,6 +738,7 @@ async function main(): Promise<void> {
   out.push(
     `checked: ${WARMUP + N + AFTER_ELECTION} Services of ours and ${invariants.claims} claims (test/e2e/invariants.ts), each Service with one IP of its family from the pool, none twice, none moved since admission, every create answered by the webhook; total ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
+  if (profiledChange) out.push(`CPU profile of the new leader from the old one's stop until idle: ${profiledChange}`);
   if (profiled) out.push(`CPU profile of the controller during the fill: ${profiled} (node dist/test/bench/cpuprofile.js ${profiled})`);
   if (TRACE) {
     out.push('');
@@ -764,11 +772,16 @@ async function main(): Promise<void> {
       requests: { controller: Object.fromEntries(ctlFill), client: Object.fromEntries(clientFill), unattributed: otherFill, perCreate, perCreateNoLease },
       cpu: { userUs: cpuUser, systemUs: cpuSystem, perServiceMs: (cpuUser + cpuSystem) / N / 1000 },
       memory: { afterFill: memory, afterGc: memoryAfterGc },
+      loopDelay: after.loopDelay,
       restart: { serviceWrites: restartServiceWrites, requests: Object.fromEntries(restartCtl), idleAfterElectionMs: secondIdle.idleAt - secondLedAt },
       leaderChange: {
         electedAfterStopMs: electedAt - stopAsked,
         idleAfterElectionMs: thirdIdle.idleAt - electedAt,
         electionToStatus: e2s,
+        createCall: stats(failover.createMs),
+        webhookRequest: stats(changeStats.request['/mutate/services'] ?? []),
+        webhookHandler: stats(changeStats.handler.mutateServices ?? []),
+        loopDelay: changeStats.loopDelay,
         createToStatus: stats(failover.statusMs),
         otherWrites: changeOtherWrites,
         requests: Object.fromEntries(changeCtl),
