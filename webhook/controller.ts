@@ -372,6 +372,10 @@ export class Controller {
   }
 
   private async work(key: string): Promise<void> {
+    // Each Service in a macrotask of its own: a pass over thousands of Services in agreement
+    // (no I/O, only promise continuations) would otherwise hold the event loop for seconds and
+    // starve the admission webhook this process also serves (seen: 4 s at 10,000 Services).
+    await new Promise<void>((resolve) => setImmediate(resolve));
     try {
       await this.reconcileKey(key);
       this.failures.delete(key);

@@ -84,9 +84,12 @@ export class ClaimReaper {
     this.pending.clear();
     this.full = false;
     const now = this.options.clock.monotonic();
+    let n = 0;
     for (const key of keys) {
       if (!stillLeading()) return;
       await this.check(key, now);
+      // Let I/O (admission calls) in between: a sweep over every claim is long.
+      if (++n % 256 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
