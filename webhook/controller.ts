@@ -575,7 +575,12 @@ export class Controller {
           ingress,
         )
       ) {
-        await this.options.kube.patch(RESOURCES.services, name, ns, { status: { loadBalancer: { ingress } } }, { subresource: 'status' });
+        const written = (await this.options.kube.patch(RESOURCES.services, name, ns, { status: { loadBalancer: { ingress } } }, { subresource: 'status' })) as Service;
+        // Cache what we wrote: a reconcile triggered before the watch delivers it (the claim's
+        // event) would otherwise write the same status again.
+        const cached = this.services.get(key);
+        if (cached && cached.metadata.uid === written.metadata?.uid && olderThan(cached.metadata.resourceVersion, written.metadata?.resourceVersion))
+          this.services.set(key, written);
         wrote = true;
       }
     } catch (e) {
