@@ -579,8 +579,10 @@ export class Controller {
         // Cache what we wrote: a reconcile triggered before the watch delivers it (the claim's
         // event) would otherwise write the same status again.
         const cached = this.services.get(key);
-        if (cached && cached.metadata.uid === written.metadata?.uid && olderThan(cached.metadata.resourceVersion, written.metadata?.resourceVersion))
+        if (cached && cached.metadata.uid === written.metadata?.uid && olderThan(cached.metadata.resourceVersion, written.metadata?.resourceVersion)) {
           this.services.set(key, written);
+          this.indexReservation(key, written);
+        }
         wrote = true;
       }
     } catch (e) {
