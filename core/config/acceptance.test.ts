@@ -150,6 +150,7 @@ peers:
         ipAddressPools: ['l2'],
         ipAddressPoolSelectors: [],
         nodeSelectors: [],
+        preferredNodeSelectors: [],
         interfaces: [],
       },
     ]);
@@ -238,6 +239,13 @@ spec:
   nodeSelectors:
   - matchLabels:
       kubernetes.io/hostname: kind-worker
+  preferredNodeSelectors:
+  - weight: 50
+    preference:
+      matchExpressions:
+      - key: topology.kubernetes.io/zone
+        operator: In
+        values: [a]
   interfaces:
   - eth0
 ---
@@ -358,6 +366,7 @@ describe('a full CRD set', () => {
         ipAddressPools: [],
         ipAddressPoolSelectors: [{ matchLabels: { tier: 'public' }, matchExpressions: [] }],
         nodeSelectors: [{ matchLabels: { 'kubernetes.io/hostname': 'kind-worker' }, matchExpressions: [] }],
+        preferredNodeSelectors: [{ weight: 50, preference: { matchLabels: {}, matchExpressions: [{ key: 'topology.kubernetes.io/zone', operator: 'In', values: ['a'] }] } }],
         interfaces: ['eth0'],
       },
     ]);

@@ -137,6 +137,7 @@ export function readConfigMap(cm: ConfigMapInput, sink: ConfigError[]): Declarat
           ipAddressPools: [name],
           ipAddressPoolSelectors: [],
           nodeSelectors: [],
+          preferredNodeSelectors: [],
           interfaces: [],
         },
         source,

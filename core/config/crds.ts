@@ -7,8 +7,8 @@ import { emptyDeclarations, type Declarations } from './declarations.js';
 import { advertisementTuningKeys, bfdKeys, peerKeys, PEER_UNSUPPORTED, readAdvertisementTuning, readBFDProfile, readPeer, readRanges } from './objects.js';
 import { parseCommunity } from './community.js';
 import { at, describe, isFields, Reader, type Fields } from './read.js';
-import { labelKeyProblem, labelValueProblem, readSelectors } from './selector.js';
-import type { ConfigError, CrdKind, LabelSelector, Origin, Pending, ServiceAllocation } from './types.js';
+import { labelKeyProblem, labelValueProblem, readSelector, readSelectors } from './selector.js';
+import type { ConfigError, CrdKind, LabelSelector, Origin, Pending, PreferredNodeSelector, ServiceAllocation } from './types.js';
 
 /** The API group of every configuration kind. */
 export const GROUP = 'metallb.io';
@@ -121,7 +121,7 @@ function readKind(meta: Meta, out: Declarations, secrets: unknown, pending: Pend
       return;
     }
     case 'L2Advertisement': {
-      r.onlyKnown(spec, 'spec', ['ipAddressPools', 'ipAddressPoolSelectors', 'nodeSelectors', 'interfaces'], ['serviceSelectors', 'preferredNodeSelectors']);
+      r.onlyKnown(spec, 'spec', ['ipAddressPools', 'ipAddressPoolSelectors', 'nodeSelectors', 'preferredNodeSelectors', 'interfaces'], ['serviceSelectors']);
       const poolRefs = readNames(r, spec, 'ipAddressPools', 'pool');
       const interfaces = r.strings(spec, 'interfaces', 'spec');
       interfaces.forEach((ifname, i) => {
@@ -134,6 +134,7 @@ function readKind(meta: Meta, out: Declarations, secrets: unknown, pending: Pend
         ipAddressPools: poolRefs.map((p) => p.text),
         ipAddressPoolSelectors: readSelectors(r, spec.ipAddressPoolSelectors, 'spec.ipAddressPoolSelectors', 'camel'),
         nodeSelectors: readSelectors(r, spec.nodeSelectors, 'spec.nodeSelectors', 'camel'),
+        preferredNodeSelectors: readPreferredNodeSelectors(r, spec.preferredNodeSelectors, 'spec.preferredNodeSelectors'),
         interfaces,
       };
       out.l2Advertisements.push({ ...base, value, ok: ok(), poolRefs });
@@ -241,6 +242,34 @@ function readNames(r: Reader, spec: Fields, key: string, what: string): { text: 
     what,
   );
   return refs;
+}
+
+/**
+ * An L2Advertisement's weighted node preferences (Kubernetes' PreferredSchedulingTerm shape:
+ * `{weight: 1..100, preference: <label selector>}`); malformed entries are reported and left out.
+ */
+function readPreferredNodeSelectors(r: Reader, value: unknown, path: string): PreferredNodeSelector[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) {
+    r.fail(path, `must be a list of {weight, preference}, got ${describe(value)}`);
+    return [];
+  }
+  const out: PreferredNodeSelector[] = [];
+  value.forEach((item, i) => {
+    const p = at(path, i);
+    const m = r.fields(item, p);
+    if (m === undefined) {
+      if (item === undefined || item === null) r.fail(p, 'must be a map with weight and preference, got nothing');
+      return;
+    }
+    r.onlyKnown(m, p, ['weight', 'preference']);
+    const weight = r.required(m, 'weight', p, r.int(m, 'weight', p, 1, 100));
+    const hasPreference = m.preference !== undefined && m.preference !== null;
+    if (!hasPreference) r.fail(p, 'missing required field "preference" (a label selector of the nodes to prefer)');
+    const preference = hasPreference ? readSelector(r, m.preference, at(p, 'preference'), 'camel') : undefined;
+    if (weight !== undefined && preference !== undefined) out.push({ weight, preference });
+  });
+  return out;
 }
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

@@ -58,8 +58,21 @@ export interface L2Advertisement {
   ipAddressPoolSelectors: LabelSelector[];
   /** Empty = every node. */
   nodeSelectors: LabelSelector[];
+  /**
+   * Which of the selected nodes should announce first: a node's weight is the sum of the weights
+   * of the entries whose preference it matches, and higher weights win (Kubernetes'
+   * PreferredSchedulingTerm). Empty = no preference (the hash alone decides).
+   */
+  preferredNodeSelectors: PreferredNodeSelector[];
   /** Empty = every interface. */
   interfaces: string[];
+}
+
+/** One weighted node preference of an L2Advertisement, shaped as Kubernetes' PreferredSchedulingTerm. */
+export interface PreferredNodeSelector {
+  /** 1..100. */
+  weight: number;
+  preference: LabelSelector;
 }
 
 export interface BGPAdvertisement {

@@ -457,6 +457,64 @@ const crdRows: Row[] = [
     'not an interface name',
   ],
   [
+    'L2Advertisement preferred weight 0',
+    crd('apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2}\nspec: {preferredNodeSelectors: [{weight: 0, preference: {matchLabels: {a: b}}}]}\n'),
+    'L2Advertisement metallb-system/l2',
+    'spec.preferredNodeSelectors[0].weight',
+    'must be a whole number from 1 to 100, got 0',
+  ],
+  [
+    'L2Advertisement preferred weight 101',
+    crd('apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2}\nspec: {preferredNodeSelectors: [{weight: 101, preference: {}}]}\n'),
+    'L2Advertisement metallb-system/l2',
+    'spec.preferredNodeSelectors[0].weight',
+    'must be a whole number from 1 to 100, got 101',
+  ],
+  [
+    'L2Advertisement preferred weight 1.5',
+    crd('apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2}\nspec: {preferredNodeSelectors: [{weight: 1.5, preference: {}}]}\n'),
+    'L2Advertisement metallb-system/l2',
+    'spec.preferredNodeSelectors[0].weight',
+    'not a whole number',
+  ],
+  [
+    'L2Advertisement preferred without weight',
+    crd('apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2}\nspec: {preferredNodeSelectors: [{preference: {matchLabels: {a: b}}}]}\n'),
+    'L2Advertisement metallb-system/l2',
+    'spec.preferredNodeSelectors[0]',
+    'missing required field "weight"',
+  ],
+  [
+    'L2Advertisement preferred without preference',
+    crd('apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2}\nspec: {preferredNodeSelectors: [{weight: 10}]}\n'),
+    'L2Advertisement metallb-system/l2',
+    'spec.preferredNodeSelectors[0]',
+    'missing required field "preference"',
+  ],
+  [
+    'L2Advertisement preferred bad operator',
+    crd(
+      'apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2}\nspec: {preferredNodeSelectors: [{weight: 10, preference: {matchExpressions: [{key: a, operator: Like}]}}]}\n',
+    ),
+    'L2Advertisement metallb-system/l2',
+    'spec.preferredNodeSelectors[0].preference.matchExpressions[0].operator',
+    'unknown operator "Like"',
+  ],
+  [
+    'L2Advertisement preferred unknown field',
+    crd('apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2}\nspec: {preferredNodeSelectors: [{weight: 10, preference: {}, nodeSelector: {}}]}\n'),
+    'L2Advertisement metallb-system/l2',
+    'spec.preferredNodeSelectors[0]',
+    'unknown field "nodeSelector"',
+  ],
+  [
+    'L2Advertisement preferred a map',
+    crd('apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2}\nspec: {preferredNodeSelectors: {weight: 10}}\n'),
+    'L2Advertisement metallb-system/l2',
+    'spec.preferredNodeSelectors',
+    'must be a list of {weight, preference}',
+  ],
+  [
     'duplicate L2Advertisement name',
     crd(
       docs(
