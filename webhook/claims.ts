@@ -439,8 +439,10 @@ export class Ledger {
   }
 
   /**
-   * The reconcile loop saw the stored Service: every claim it holds records its UID and its
-   * request as stored (one write per claim, and none when both are already there).
+   * The reconcile loop saw the stored Service: every claim it holds records its request as
+   * stored, and its UID along with it (one write per claim, and none when the request is already
+   * there). A UID alone is not worth a write per create: the claim names the Service, and the
+   * reaper knows a Service it has seen stored (see reaper.ts).
    */
   confirm(service: string, uid: string | undefined, request: Request): Promise<void> {
     return this.exclusive([service], async () => {
@@ -449,7 +451,7 @@ export class Ledger {
         const c = this.claims.get(name);
         const h = c?.spec.holders.find((x) => holderKey(x) === service);
         const stored = c && holdersRequests(c)[service];
-        if (!c || !h || ((!uid || h.uid === uid) && stored && isDeepStrictEqual(stored, want))) continue;
+        if (!c || !h || (stored && isDeepStrictEqual(stored, want))) continue;
         await this.update(name, (cur) => {
           const reqs = { ...holdersRequests(cur), [service]: want };
           const holders = cur.spec.holders.map((x) => (holderKey(x) === service && uid ? { ...x, uid } : x));

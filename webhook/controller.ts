@@ -246,6 +246,7 @@ export class Controller {
           this.warnedDeprecated.delete(k);
           this.failures.delete(k);
           this.indexReservation(k, undefined);
+          if (this.leading) this.reaper.deleted(k);
           this.reapSoon([k]);
         } else {
           const cached = this.services.get(k);

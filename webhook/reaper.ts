@@ -1,7 +1,8 @@
 /**
  * Releases claims whose holder is gone or never came, on the leader only:
  *
- * - a holder bound to a Service (UID recorded) whose Service is gone: released at once;
+ * - a holder whose Service was stored (UID recorded in the claim, or its deletion seen by this
+ *   process) and is gone: released at once;
  * - a holder never bound (admitted, then refused later in the chain) and a reservation that no
  *   stored Service carries (a refused update, a generateName create that never happened):
  *   released once this process has seen it waiting for longer than the grace period, measured
@@ -42,6 +43,12 @@ export class ClaimReaper {
   private readonly pending = new Set<string>();
   /** Holders without a stored Service, and since when (monotonic ms) this process saw them so. */
   private readonly waitingSince = new Map<string, number>();
+  /**
+   * Holders whose stored Service this process saw deleted: what a UID in the claim would say
+   * ("this Service existed"), without a claim write per create to record it. Lost on restart,
+   * when such a holder falls back to the grace period.
+   */
+  private readonly deletedStored = new Set<string>();
   private full = false;
   private readonly graceMs: number;
   private readonly log: (line: string) => void;
@@ -54,6 +61,12 @@ export class ClaimReaper {
   /** Holders to look at in the next pass. */
   note(keys: Iterable<string>): void {
     for (const k of keys) this.pending.add(k);
+  }
+
+  /** The loop saw this Service deleted from the store: its claims go at the next pass, without the grace. */
+  deleted(key: string): void {
+    this.deletedStored.add(key);
+    this.pending.add(key);
   }
 
   /** The next pass looks at every holder of every claim. */
@@ -70,6 +83,7 @@ export class ClaimReaper {
   reset(): void {
     this.pending.clear();
     this.waitingSince.clear();
+    this.deletedStored.clear();
     this.full = false;
   }
 
@@ -100,6 +114,7 @@ export class ClaimReaper {
     const h: ClaimHolder | undefined = claim?.spec.holders.find((x) => holderKey(x) === key);
     if (!claim || !h) {
       this.waitingSince.delete(key);
+      this.deletedStored.delete(key);
       return;
     }
     // A worker has it, or will soon: let it finish first.
@@ -115,20 +130,24 @@ export class ClaimReaper {
       const svc = view.service(key);
       if (svc) {
         this.waitingSince.delete(key);
+        this.deletedStored.delete(key);
         // Re-created under the same name, or turned away from us: the worker rebinds or releases.
         if ((h.uid && h.uid !== svc.uid) || !svc.ours) view.enqueue(key);
         return;
       }
     }
-    // A holder with a UID whose Service is gone is released at once; a reservation, or a holder
-    // never bound, waits for its Service to be stored.
+    // A holder whose Service was stored (its UID in the claim, or seen by this process) and is
+    // gone is released at once; a reservation, or a holder whose Service this process never saw
+    // (a create refused later in the chain, or deleted while no leader ran), waits for the grace.
     const first = this.waitingSince.get(key) ?? now;
     this.waitingSince.set(key, first);
-    if (h.uid || now - first > this.graceMs) {
-      const why = h.uid ? 'the Service is gone' : isReservationKey(key) ? 'no stored Service carries the reservation' : 'no such Service appeared';
+    const wasStored = h.uid !== undefined || this.deletedStored.has(key);
+    if (wasStored || now - first > this.graceMs) {
+      const why = wasStored ? 'the Service is gone' : isReservationKey(key) ? 'no stored Service carries the reservation' : 'no such Service appeared';
       this.log(`releasing ${key}'s claim${claims.length > 1 ? 's' : ''} on ${claims.map((c) => c.spec.ip).join(', ')}: ${why}`);
       await ledger.release(key);
       this.waitingSince.delete(key);
+      this.deletedStored.delete(key);
     }
   }
 }
