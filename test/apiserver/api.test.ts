@@ -41,6 +41,20 @@ const lbService = (name: string, extra: Partial<V1Service['spec']> = {}): V1Serv
 });
 
 describe('discovery and authentication', () => {
+  it('serves on further addresses with them in its certificate (the lab reaches it from network namespaces)', async () => {
+    const other = await startApiServer({ alsoListenOn: ['127.0.0.2'] });
+    try {
+      const port = new URL(other.url).port;
+      const kc = kubeConfigFor(other);
+      kc.clusters[0] = { ...kc.clusters[0]!, server: `https://127.0.0.2:${port}` };
+      // Verified against the CA: a certificate without 127.0.0.2 would fail here.
+      const ns = await kc.makeApiClient(CoreV1Api).readNamespace({ name: 'default' });
+      expect(ns.metadata?.name).toBe('default');
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('serves /version without a token and everything else only with it', async () => {
     const version = await rawRequest(api, 'GET', '/version', { anonymous: true });
     expect(version.status).toBe(200);

@@ -55,6 +55,12 @@ export interface ApiServerOptions {
   resolveService?: ServiceResolver;
   /** Port to listen on (default: any free port). */
   port?: number;
+  /**
+   * Further addresses to serve on, with the same port, and in the serving certificate: the lab's
+   * agents run in network namespaces that reach the double at the host's address on the LAN
+   * (`https://192.0.2.1:PORT`), not at 127.0.0.1. `url` and the kubeconfig stay on 127.0.0.1.
+   */
+  alsoListenOn?: string[];
   /** The bearer token clients must present (default: random). */
   token?: string;
   /**
@@ -195,28 +201,42 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const handle: Router['handle'] = (req, res) => (routers.get(req.headers.authorization ?? '') ?? router).handle(req, res);
   let caPem: string | undefined;
   let server: Server;
+  let keyPair: { key: string; cert: string } | undefined;
   if (tls) {
-    const { ca, serving } = loopbackServingCertificate('metallb-ts-apiserver', ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc']);
+    const { ca, serving } = loopbackServingCertificate('metallb-ts-apiserver', ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc'], options.alsoListenOn ?? []);
     caPem = ca.certPem;
     await writeFile(join(dir, 'ca.crt'), caPem);
-    server = createHttpsServer({ key: serving.keyPem, cert: serving.certPem }, handle);
+    keyPair = { key: serving.keyPem, cert: serving.certPem };
+    server = createHttpsServer(keyPair, handle);
   } else {
     server = createHttpServer(handle);
   }
   // Like kube-apiserver (Go's server closes idle connections only when told to), keep clients'
   // idle keep-alive connections open; Node's 5 s default races clients that reuse them.
-  server.keepAliveTimeout = 120_000;
-  server.headersTimeout = 125_000;
   const sockets = new Set<Socket>();
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
+  const servers = [server];
+  for (const s of servers) prepare(s);
+  function prepare(s: Server): void {
+    s.keepAliveTimeout = 120_000;
+    s.headersTimeout = 125_000;
+    s.on('connection', (c: Socket) => {
+      sockets.add(c);
+      c.on('close', () => sockets.delete(c));
+    });
+  }
+  const listen = (s: Server, port: number, host: string) =>
+    new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(port, host, () => resolve());
+    });
+  await listen(server, options.port ?? 0, '127.0.0.1');
   const port = (server.address() as AddressInfo).port;
+  for (const host of options.alsoListenOn ?? []) {
+    const extra = keyPair ? createHttpsServer(keyPair, handle) : createHttpServer(handle);
+    prepare(extra);
+    servers.push(extra);
+    await listen(extra, port, host);
+  }
   address = `127.0.0.1:${port}`;
   const url = `${tls ? 'https' : 'http'}://${address}`;
   const kubeconfigPath = join(dir, 'kubeconfig');
@@ -274,10 +294,15 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       faults.stop();
       watches.closeAll();
       admission.close();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.close(() => resolve());
+              for (const c of sockets) c.destroy();
+            }),
+        ),
+      );
       if (ownDir) await rm(dir, { recursive: true, force: true });
     },
   };

@@ -85,9 +85,9 @@ export function issueCertificate(ca: CertificateAuthority, req: CertificateReque
   return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.privatePem };
 }
 
-/** A CA and a serving certificate for 127.0.0.1, ::1 and localhost. */
-export function loopbackServingCertificate(commonName: string, extraDnsNames: string[] = []): { ca: CertificateAuthority; serving: IssuedCertificate } {
+/** A CA and a serving certificate for 127.0.0.1, ::1, localhost and the extra names and addresses given. */
+export function loopbackServingCertificate(commonName: string, extraDnsNames: string[] = [], extraIPs: string[] = []): { ca: CertificateAuthority; serving: IssuedCertificate } {
   const ca = createCertificateAuthority(`${commonName} CA`);
-  const serving = issueCertificate(ca, { commonName, dnsNames: ['localhost', ...extraDnsNames], ipAddresses: ['127.0.0.1', '::1'] });
+  const serving = issueCertificate(ca, { commonName, dnsNames: ['localhost', ...extraDnsNames], ipAddresses: ['127.0.0.1', '::1', ...extraIPs] });
   return { ca, serving };
 }

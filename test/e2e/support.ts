@@ -169,7 +169,7 @@ export class E2ECluster {
     readonly controllerKubeconfigPath: string,
   ) {}
 
-  static async start(options: { serviceCidr?: string } = {}): Promise<E2ECluster> {
+  static async start(options: { serviceCidr?: string; alsoListenOn?: string[] } = {}): Promise<E2ECluster> {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
     const ref: { cluster?: E2ECluster } = {};
     const controllerToken = randomBytes(24).toString('hex');
@@ -178,6 +178,7 @@ export class E2ECluster {
       // The webhook Service's endpoints: the replicas that are ready, round-robin, as kube-proxy would.
       resolveService: (ns, name, port) => (ns === NAMESPACE && name === WEBHOOK_SERVICE && port === 443 ? ref.cluster?.endpoint() : undefined),
       ...(options.serviceCidr ? { serviceNetwork: { ipv4Cidr: options.serviceCidr } } : {}),
+      ...(options.alsoListenOn ? { alsoListenOn: options.alsoListenOn } : {}),
     });
     const controllerKubeconfigPath = join(api.dir, 'controller.kubeconfig');
     const cluster = new E2ECluster(api, controllerKubeconfigPath);
