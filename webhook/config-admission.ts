@@ -8,51 +8,17 @@
  * (the reconcile loop then revokes and re-assigns them).
  */
 import { Allocator, type Revocation } from '../core/allocator/index.js';
-import { formatConfigError, parseConfig, type ConfigResult } from '../core/config/index.js';
+import { formatConfigError, type ConfigResult } from '../core/config/index.js';
 import { formatIP } from '../core/ip/index.js';
 import type { Ledger } from './claims.js';
-import { CONFIG_KINDS, CONFIG_MAP_NAME, isKubeError, RESOURCES, type KubeApi, type KubeObject } from '../kube/client.js';
+import { CONFIG_KINDS, CONFIG_MAP_NAME, type KubeApi, type KubeObject } from '../kube/client.js';
+import { parseObjects, readConfigObjects, type ConfigObjects } from '../kube/config.js';
 import type { AdmissionHandler, AdmissionRequest, AdmissionVerdict } from './review.js';
 
 /** The annotation that lets a configuration change strand IPs in use. */
 export const FORCE_ANNOTATION = 'metallb.io/force';
 
-export { CONFIG_MAP_NAME } from '../kube/client.js';
-
-/** The ConfigMap where the leader records the last configuration it applied (read by a process that starts while the current one is invalid). */
-export const LAST_GOOD_CONFIG_MAP = 'metallb-last-good-config';
-
-/** The configuration as the API holds it: the ConfigMap's text and the metallb.io objects. */
-export interface ConfigObjects {
-  configMap?: { namespace: string; name: string; text: string };
-  resources: KubeObject[];
-}
-
-/**
- * Lists the current configuration objects in `namespace`. Only "this kind is not installed"
- * (404) reads as no objects of that kind; any other error rejects, so that a partial read is
- * never taken for the configuration (an HTTP 500 while listing pools is not "no pools").
- */
-export async function readConfigObjects(kube: KubeApi, namespace: string): Promise<ConfigObjects> {
-  const cm = await kube.get(RESOURCES.configMaps, CONFIG_MAP_NAME, namespace);
-  const lists = await Promise.all(
-    Object.entries(CONFIG_KINDS).map(async ([kind, r]) => {
-      try {
-        return (await kube.list(r, { namespace })).items.map((o) => ({ ...o, kind, apiVersion: `${r.group}/${r.version}` }));
-      } catch (e) {
-        if (isKubeError(e, 404)) return []; // the CRD is not installed: no objects of that kind
-        throw new Error(`listing ${r.plural}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-      }
-    }),
-  );
-  const text = (cm?.data as Record<string, string> | undefined)?.config;
-  return { ...(cm && typeof text === 'string' ? { configMap: { namespace, name: CONFIG_MAP_NAME, text } } : {}), resources: lists.flat() };
-}
-
-/** Parses configuration objects (the one parser). */
-export function parseObjects(objects: ConfigObjects): ConfigResult {
-  return parseConfig({ ...(objects.configMap ? { configMap: objects.configMap } : {}), resources: objects.resources });
-}
+export { CONFIG_MAP_NAME, LAST_GOOD_CONFIG_MAP, parseObjects, readConfigObjects, type ConfigObjects } from '../kube/config.js';
 
 /** Who would lose IPs if the pools became `result`'s (empty when nobody). */
 export function stranded(ledger: Ledger, result: ConfigResult): Revocation[] {
