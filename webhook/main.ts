@@ -165,6 +165,7 @@ async function main(argv: string[]): Promise<void> {
     { ServiceAdmission },
     { ExternalIPAdmission },
     { CONTROLLER_SERVICE_ACCOUNT, IPClaimAdmission, serviceAccountUser },
+    { ensureMemberlistSecret, MEMBERLIST_SECRET },
   ] = await Promise.all([
     import('@kubernetes/client-node'),
     import('./certs.js'),
@@ -179,6 +180,7 @@ async function main(argv: string[]): Promise<void> {
     import('./services.js'),
     import('./external-ips.js'),
     import('./ipclaims-admission.js'),
+    import('../kube/memberlist.js'),
   ]);
   const kc = new KubeConfig();
   try {
@@ -199,6 +201,21 @@ async function main(argv: string[]): Promise<void> {
     if (status === 404) throw new Error(`namespace ${namespace} does not exist on ${server}; install the manifests first`, { cause: e });
     throw new Error(`cannot reach the API server ${server}: ${describe(e)}`, { cause: e });
   }
+
+  // The node agents' gossip key: static YAML cannot hold a random one, so the controller makes
+  // it once per install (as MetalLB's); the agents mount it and wait for it. Retried, never fatal.
+  const ensureAgentKey = (delayMs: number): void => {
+    ensureMemberlistSecret(kube, namespace).then(
+      (created) => {
+        if (created) log(`created the Secret ${namespace}/${MEMBERLIST_SECRET} (the node agents' membership key)`);
+      },
+      (e: unknown) => {
+        log(`creating the Secret ${namespace}/${MEMBERLIST_SECRET} (the node agents' membership key): ${describe(e)}; retrying`);
+        setTimeout(() => ensureAgentKey(Math.min(delayMs * 2, 300_000)), delayMs).unref();
+      },
+    );
+  };
+  ensureAgentKey(1000);
 
   // Certificate: mounted from outside, or made and shared through a Secret.
   let certificate: ServingCertificate;
