@@ -75,28 +75,7 @@ describe('RBAC', () => {
     expect(grants(cluster, '', 'services', 'delete')).toBe(false);
   });
 
-  it('lets the agent read and write only its status', () => {
-    const agent = one('ClusterRole', 'metallb-agent');
-    for (const res of ['services', 'nodes', 'namespaces']) expect(grants(agent, '', res, 'watch')).toBe(true);
-    expect(grants(agent, 'discovery.k8s.io', 'endpointslices', 'watch')).toBe(true);
-    expect(grants(agent, '', 'services', 'update')).toBe(false);
-    expect(grants(agent, 'metallb.io', 'ipclaims', 'create')).toBe(false);
-    expect(grants(agent, 'metallb.io', 'configurationstates/status', 'update')).toBe(true);
-  });
-
   const WEBHOOK_CERT = 'metallb-webhook-cert';
-
-  it("lets the agent read only the memberlist key Secret, by name: never the webhook CA's private key", () => {
-    const local = one('Role', 'agent');
-    const secretRules = rulesOf(local).filter((r) => (r.resources ?? []).includes('secrets'));
-    expect(secretRules).toEqual([{ apiGroups: [''], resources: ['secrets'], resourceNames: ['metallb-memberlist'], verbs: ['get', 'list', 'watch'] }]);
-    for (const v of ['get', 'list', 'watch']) {
-      expect(grants(local, '', 'secrets', v, 'metallb-memberlist')).toBe(true);
-      expect(grants(local, '', 'secrets', v, WEBHOOK_CERT)).toBe(false);
-      // A list or watch of every Secret has no name: resourceNames do not cover it.
-      expect(grants(local, '', 'secrets', v)).toBe(false);
-    }
-  });
 
   it('lets no role but the controller\'s read the webhook certificate Secret', () => {
     const readers = roles

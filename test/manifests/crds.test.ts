@@ -12,6 +12,7 @@ import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/MutatingWebhookConfiguration';
 import { ValidatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1/ValidatingWebhookConfiguration';
+import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
 import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding';
@@ -78,6 +79,7 @@ const models: Record<string, Model> = {
   'v1/ServiceAccount': ServiceAccount,
   'v1/Service': Service,
   'apps/v1/Deployment': Deployment,
+  'apps/v1/DaemonSet': DaemonSet,
   'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
   'rbac.authorization.k8s.io/v1/Role': Role,
@@ -97,6 +99,7 @@ const catalogue = [
   { kind: 'Community', plural: 'communities', scope: 'Namespaced', versions: ['v1beta1'], storage: 'v1beta1' },
   { kind: 'IPClaim', plural: 'ipclaims', scope: 'Cluster', versions: ['v1beta1'], storage: 'v1beta1' },
   { kind: 'ConfigurationState', plural: 'configurationstates', scope: 'Namespaced', versions: ['v1beta1'], storage: 'v1beta1' },
+  { kind: 'ServiceL2Status', plural: 'servicel2statuses', scope: 'Namespaced', versions: ['v1beta1'], storage: 'v1beta1' },
 ] as const;
 
 /** Where a schema may keep unknown fields on purpose: nowhere, so far. */
@@ -325,6 +328,24 @@ describe('CRDs', () => {
       ['ERRORS', '.status.errors'],
       ['AGE', '.metadata.creationTimestamp'],
     ]);
+  });
+
+  it("ServiceL2Status is MetalLB's: status-only, MetalLB's columns, node and Service fixed once written", () => {
+    const c = crd('ServiceL2Status');
+    expect(c.spec.names).toMatchObject({ kind: 'ServiceL2Status', listKind: 'ServiceL2StatusList', plural: 'servicel2statuses', singular: 'servicel2status' });
+    const v = version('ServiceL2Status', 'v1beta1');
+    expect(v.subresources).toEqual({ status: {} });
+    expect(Object.keys(v.schema.openAPIV3Schema.properties ?? {}).sort()).toEqual(['apiVersion', 'kind', 'metadata', 'status']);
+    expect(Object.keys(v.schema.openAPIV3Schema.properties?.status?.properties ?? {}).sort()).toEqual(['interfaces', 'node', 'serviceName', 'serviceNamespace']);
+    expect((v.additionalPrinterColumns ?? []).filter((col) => !col.priority).map((col) => [col.name, col.jsonPath])).toEqual([
+      ['Allocated Node', '.status.node'],
+      ['Service Name', '.status.serviceName'],
+      ['Service Namespace', '.status.serviceNamespace'],
+      ['Age', '.metadata.creationTimestamp'],
+    ]);
+    const s = sample('ServiceL2Status', 'shop.web.node-1');
+    expect(check(edit(s, { status: { interfaces: [] } }), s).ok).toBe(true);
+    for (const field of ['node', 'serviceName', 'serviceNamespace']) expect(check(edit(s, { status: { [field]: 'other' } }), s).cel.join('\n')).toMatch(/Value is immutable/);
   });
 
   it('the IPClaim naming examples in its CRD file follow the documented encoding and decode back', () => {
