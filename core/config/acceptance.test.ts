@@ -104,7 +104,7 @@ communities:
 bfd-profiles:
 - name: fast
   receive-interval: 100
-  echo-mode: yes
+  passive-mode: yes
 address-pools:
 - name: l2
   protocol: layer2
@@ -166,8 +166,8 @@ peers:
         transmitInterval: 300,
         detectMultiplier: 3,
         echoInterval: 50,
-        echoMode: true,
-        passiveMode: false,
+        echoMode: false,
+        passiveMode: true,
         minimumTtl: 254,
       },
     ]);
@@ -429,7 +429,9 @@ describe('a full CRD set', () => {
   it('a missing password Secret is pending, not an error, and the peer stays', () => {
     const result = parseConfig({ resources: crds(FULL_CRDS) });
     expect(result.errors).toEqual([]);
-    expect(result.pending).toEqual([{ source: 'BGPPeer metallb-system/sample', path: 'spec.passwordSecret', message: expect.stringContaining('metallb-system/bgp-password') }]);
+    expect(result.pending).toEqual([
+      { source: 'BGPPeer metallb-system/sample', path: 'spec.passwordSecret', resource: 3, message: expect.stringContaining('metallb-system/bgp-password') },
+    ]);
     expect(result.config.peers.find((p) => p.name === 'sample')?.password).toBeUndefined();
   });
 });
@@ -500,7 +502,7 @@ spec:
     expect(result.config.pools.map((p) => p.origin.kind)).toEqual(['ConfigMap']);
   });
 
-  it('a peer defined in both (same address, port, selectors) is a duplicate', () => {
+  it('a peer defined in both (same address, both on every node) is a duplicate', () => {
     const dup = crds(`
 apiVersion: metallb.io/v1beta2
 kind: BGPPeer
@@ -509,7 +511,9 @@ spec: {myASN: 42, peerASN: 100, peerAddress: 10.0.0.1}
 `);
     const result = parseConfig({ configMap, resources: dup });
     expect(result.errors.map(formatConfigError)).toEqual([
-      'BGPPeer metallb-system/same-tor: BGP peer "same-tor" duplicates peer "peer1" (ConfigMap metallb-system/config at peers[0]): same address 10.0.0.1, port 179 and node selectors',
+      'BGPPeer metallb-system/same-tor: spec.peerAddress: BGP peer "same-tor" has the same address 10.0.0.1 as peer "peer1" (ConfigMap metallb-system/config at peers[0]) ' +
+        'and both can run on one node, which holds one session per neighbor address: merge them, or give them node selectors no node satisfies both',
     ]);
+    expect(result.errors[0]?.related).toEqual({ source: 'ConfigMap metallb-system/config', path: 'peers[0].peer-address' });
   });
 });

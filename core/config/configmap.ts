@@ -8,8 +8,8 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } fro
 import { emptyDeclarations, type Declarations, type L2Decl } from './declarations.js';
 import { advertisementTuningKeys, bfdKeys, peerKeys, readAdvertisementTuning, readBFDProfile, readPeer, readRanges } from './objects.js';
 import { parseCommunity } from './community.js';
-import { at, Reader, type Fields } from './read.js';
-import type { ConfigError, Origin } from './types.js';
+import { at, Reader, type Fields, type Report } from './read.js';
+import type { Origin } from './types.js';
 
 /** The ConfigMap's identity (for messages and origins) and its `config` text. */
 export interface ConfigMapInput {
@@ -26,16 +26,16 @@ const MAX_ALIAS_COUNT = 100;
 /** Deeper than any real configuration; bounds the recursion over hostile input. */
 const MAX_DEPTH = 64;
 
-/** Read the ConfigMap's YAML into declarations; every problem lands in `sink`. */
-export function readConfigMap(cm: ConfigMapInput, sink: ConfigError[]): Declarations {
+/** Read the ConfigMap's YAML into declarations; every finding lands in `report`. */
+export function readConfigMap(cm: ConfigMapInput, report: Report): Declarations {
   const out = emptyDeclarations();
   const source = `ConfigMap ${cm.namespace}/${cm.name}`;
   const loaded = loadYAML(cm.text);
   if ('error' in loaded) {
-    sink.push({ source, path: '', message: loaded.error });
+    report.errors.push({ source, path: '', message: loaded.error });
     return out;
   }
-  const r = new Reader(source, sink, { scalarText: loaded.scalarText });
+  const r = new Reader(source, report, { legacy: { scalarText: loaded.scalarText } });
   const top = r.fields(loaded.value, '');
   if (top === undefined) return out;
   r.onlyKnown(top, '', TOP_KEYS);
@@ -79,7 +79,7 @@ export function readConfigMap(cm: ConfigMapInput, sink: ConfigError[]): Declarat
         path,
         namePath: path,
         ok: r.errorCount === before,
-        bfdProfilePath: read.bfdProfilePath,
+        paths: read.paths,
       });
     }
   });
@@ -109,7 +109,8 @@ export function readConfigMap(cm: ConfigMapInput, sink: ConfigError[]): Declarat
     const autoAssign = r.bool(m, 'auto-assign', path) ?? true;
     const avoidBuggyIPs = r.bool(m, 'avoid-buggy-ips', path) ?? false;
 
-    const advItems = listOf(r, m, 'bgp-advertisements', path);
+    // An empty entry (`- ` alone) is one advertisement with the defaults, as in MetalLB's own examples.
+    const advItems = listOf(r, m, 'bgp-advertisements', path, { emptyEntry: {} });
     if (protocol === 'layer2' && advItems.length > 0) {
       r.fail(
         at(path, 'bgp-advertisements'),
@@ -150,6 +151,14 @@ export function readConfigMap(cm: ConfigMapInput, sink: ConfigError[]): Declarat
     }
     if (protocol !== 'bgp') return;
     const entries = advItems.length > 0 ? advItems : [{ m: {} as Fields, path }];
+    // Two equal entries announce the same routes twice: MetalLB refuses them.
+    const advSeen = new Map<string, string>();
+    for (const { m: adv, path: advPath } of advItems) {
+      const key = JSON.stringify(Object.entries(adv).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+      const first = advSeen.get(key);
+      if (first !== undefined) r.fail(advPath, `duplicate bgp-advertisement: the same as ${first}; remove one`);
+      else advSeen.set(key, advPath);
+    }
     for (const { m: adv, path: advPath } of entries) {
       const advBefore = r.errorCount;
       r.onlyKnown(adv, advPath, advertisementTuningKeys('kebab'));
@@ -177,20 +186,29 @@ export function readConfigMap(cm: ConfigMapInput, sink: ConfigError[]): Declarat
         communityRefs: tuning.communityRefs,
         aggregationLengthPath: tuning.aggregationLengthPath,
         aggregationLengthV6Path: tuning.aggregationLengthV6Path,
+        localPrefPath: tuning.localPrefPath,
       });
     }
   });
   return out;
 }
 
-/** The maps of a list field, with their paths; entries that are not maps are reported. */
-function listOf(r: Reader, m: Fields, key: string, base = ''): { m: Fields; path: string }[] {
+/**
+ * The maps of a list field, with their paths; entries that are not maps are reported. An empty
+ * entry is an error unless `emptyEntry` says what it stands for.
+ */
+function listOf(r: Reader, m: Fields, key: string, base = '', options: { emptyEntry?: Fields } = {}): { m: Fields; path: string }[] {
   const path = at(base, key);
   const out: { m: Fields; path: string }[] = [];
   (r.list(m, key, base) ?? []).forEach((item, i) => {
+    const empty = item === null || item === undefined;
+    if (empty && options.emptyEntry) {
+      out.push({ m: options.emptyEntry, path: at(path, i) });
+      return;
+    }
     const f = r.fields(item, at(path, i));
     if (f) out.push({ m: f, path: at(path, i) });
-    else if (item === null || item === undefined) r.fail(at(path, i), 'must be a map, got nothing');
+    else if (empty) r.fail(at(path, i), 'must be a map, got nothing');
   });
   return out;
 }

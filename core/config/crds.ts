@@ -6,9 +6,9 @@
 import { emptyDeclarations, type Declarations } from './declarations.js';
 import { advertisementTuningKeys, bfdKeys, peerKeys, PEER_UNSUPPORTED, readAdvertisementTuning, readBFDProfile, readPeer, readRanges } from './objects.js';
 import { parseCommunity } from './community.js';
-import { at, describe, isFields, Reader, type Fields } from './read.js';
+import { at, describe, isFields, Reader, type Fields, type Report } from './read.js';
 import { labelKeyProblem, labelValueProblem, readSelector, readSelectors } from './selector.js';
-import type { ConfigError, CrdKind, LabelSelector, Origin, Pending, PreferredNodeSelector, ServiceAllocation } from './types.js';
+import type { CrdKind, LabelSelector, Origin, PreferredNodeSelector, ServiceAllocation } from './types.js';
 
 /** The API group of every configuration kind. */
 export const GROUP = 'metallb.io';
@@ -36,32 +36,52 @@ interface Meta {
   r: Reader;
   /** Errors already reported before the spec was read (bad labels, unknown top-level keys). */
   errorsBefore: number;
+  /** Position in the input's resources. */
+  index: number;
 }
 
-/** Read every resource into declarations; a passwordSecret whose Secret is absent becomes Pending. */
-export function readResources(resources: readonly unknown[], secrets: unknown, sink: ConfigError[], pending: Pending[]): Declarations {
+/** Advertisement fields of MetalLB's that metallb-ts does not have yet. */
+const SERVICE_SELECTORS_UNSUPPORTED = {
+  serviceSelectors: 'is not supported yet: metallb-ts advertises every Service of the pools it covers; remove it until then',
+};
+
+/**
+ * Read every resource into declarations. A passwordSecret whose Secret is absent becomes
+ * Pending. With `namespace` (the controller's), an object elsewhere is an error and not
+ * configuration: MetalLB reads only its own namespace and its webhook refuses the others.
+ */
+export function readResources(resources: readonly unknown[], secrets: unknown, report: Report, namespace?: string): Declarations {
   const out = emptyDeclarations();
   resources.forEach((res, i) => {
-    const meta = readMeta(res, i, sink);
-    if (meta) readKind(meta, out, secrets, pending);
+    const meta = readMeta(res, i, report, namespace);
+    if (meta) readKind(meta, out, secrets);
   });
   return out;
 }
 
-function readMeta(res: unknown, index: number, sink: ConfigError[]): Meta | undefined {
+function readMeta(res: unknown, index: number, report: Report, ours: string | undefined): Meta | undefined {
   const fallback = `resources[${index}]`;
   if (!isFields(res)) {
-    sink.push({ source: fallback, path: '', message: `must be a metallb.io object (apiVersion, kind, metadata, spec), got ${describe(res)}` });
+    report.errors.push({ source: fallback, path: '', resource: index, message: `must be a metallb.io object (apiVersion, kind, metadata, spec), got ${describe(res)}` });
     return undefined;
   }
   const kindText = typeof res.kind === 'string' ? res.kind : undefined;
   const m = isFields(res.metadata) ? res.metadata : undefined;
   const nameText = typeof m?.name === 'string' && m.name !== '' ? m.name : undefined;
   // Objects written without a namespace land in MetalLB's own when applied as its docs say.
-  const nsText = typeof m?.namespace === 'string' && m.namespace !== '' ? m.namespace : DEFAULT_NAMESPACE;
+  const home = ours ?? DEFAULT_NAMESPACE;
+  const nsText = typeof m?.namespace === 'string' && m.namespace !== '' ? m.namespace : home;
   const source = `${kindText ?? 'object'} ${nameText ? `${nsText}/${nameText}` : `(${fallback})`}`;
-  const r = new Reader(source, sink);
+  const r = new Reader(source, report, { resource: index });
   const before = r.errorCount;
+  if (ours !== undefined && nsText !== ours && typeof m?.namespace === 'string') {
+    r.fail(
+      'metadata.namespace',
+      `must be created in the ${ours} namespace: MetalLB reads its configuration only from there, so this object would be ignored; ` +
+        `set metadata.namespace: ${ours} (and delete this one)`,
+    );
+    return undefined;
+  }
 
   const kind = KINDS.find((k) => k === kindText);
   let readable = true;
@@ -80,7 +100,7 @@ function readMeta(res: unknown, index: number, sink: ConfigError[]): Meta | unde
   if (metadata === undefined) r.fail('', 'missing metadata (metadata.name is required)');
   const name = metadata ? r.required(metadata, 'name', 'metadata', r.string(metadata, 'name', 'metadata')) : undefined;
   if (name === '') r.fail('metadata.name', 'must not be empty');
-  const namespace = (metadata ? r.string(metadata, 'namespace', 'metadata') : undefined) || DEFAULT_NAMESPACE;
+  const namespace = (metadata ? r.string(metadata, 'namespace', 'metadata') : undefined) || home;
   const labels = metadata ? r.stringMap(metadata, 'labels', 'metadata') : {};
   for (const [k, v] of Object.entries(labels)) {
     const problem = labelKeyProblem(k) ?? labelValueProblem(v);
@@ -90,13 +110,13 @@ function readMeta(res: unknown, index: number, sink: ConfigError[]): Meta | unde
   // An unknown kind or version has an unknown schema, and a nameless object cannot be referred
   // to: nothing more to read. Other problems still let the spec be checked.
   if (!readable || kind === undefined || !name) return undefined;
-  return { kind, name, namespace, labels, origin: { kind, namespace, name }, spec, r, errorsBefore: before };
+  return { kind, name, namespace, labels, origin: { kind, namespace, name }, spec, r, errorsBefore: before, index };
 }
 
-function readKind(meta: Meta, out: Declarations, secrets: unknown, pending: Pending[]): void {
+function readKind(meta: Meta, out: Declarations, secrets: unknown): void {
   const { r, spec, name, origin } = meta;
   const ok = (): boolean => r.errorCount === meta.errorsBefore;
-  const base = { source: r.source, path: '', namePath: 'metadata.name' };
+  const base = { source: r.source, path: '', namePath: 'metadata.name', resource: meta.index };
   switch (meta.kind) {
     case 'IPAddressPool': {
       r.onlyKnown(spec, 'spec', ['addresses', 'autoAssign', 'avoidBuggyIPs', 'serviceAllocation']);
@@ -121,7 +141,7 @@ function readKind(meta: Meta, out: Declarations, secrets: unknown, pending: Pend
       return;
     }
     case 'L2Advertisement': {
-      r.onlyKnown(spec, 'spec', ['ipAddressPools', 'ipAddressPoolSelectors', 'nodeSelectors', 'preferredNodeSelectors', 'interfaces'], ['serviceSelectors']);
+      r.onlyKnown(spec, 'spec', ['ipAddressPools', 'ipAddressPoolSelectors', 'nodeSelectors', 'preferredNodeSelectors', 'interfaces'], SERVICE_SELECTORS_UNSUPPORTED);
       const poolRefs = readNames(r, spec, 'ipAddressPools', 'pool');
       const interfaces = r.strings(spec, 'interfaces', 'spec');
       interfaces.forEach((ifname, i) => {
@@ -142,7 +162,7 @@ function readKind(meta: Meta, out: Declarations, secrets: unknown, pending: Pend
     }
     case 'BGPAdvertisement': {
       const selection = ['ipAddressPools', 'ipAddressPoolSelectors', 'nodeSelectors', 'peers'];
-      r.onlyKnown(spec, 'spec', [...advertisementTuningKeys('camel'), ...selection], ['serviceSelectors']);
+      r.onlyKnown(spec, 'spec', [...advertisementTuningKeys('camel'), ...selection], SERVICE_SELECTORS_UNSUPPORTED);
       const tuning = readAdvertisementTuning(r, spec, 'spec', 'camel');
       const poolRefs = readNames(r, spec, 'ipAddressPools', 'pool');
       const peers = readNames(r, spec, 'peers', 'peer').map((p) => p.text);
@@ -166,6 +186,7 @@ function readKind(meta: Meta, out: Declarations, secrets: unknown, pending: Pend
         communityRefs: tuning.communityRefs,
         aggregationLengthPath: tuning.aggregationLengthPath,
         aggregationLengthV6Path: tuning.aggregationLengthV6Path,
+        localPrefPath: tuning.localPrefPath,
       });
       return;
     }
@@ -177,21 +198,19 @@ function readKind(meta: Meta, out: Declarations, secrets: unknown, pending: Pend
       if (peer.passwordSecret && read.secretPath) {
         const { namespace, name: secretName } = peer.passwordSecret;
         const key = `${namespace}/${secretName}`;
-        const data = isFields(secrets) ? secrets[key] : undefined;
-        if (!isFields(data)) {
-          pending.push({
-            source: r.source,
-            path: read.secretPath,
-            message: `Secret ${key} (the BGP password) does not exist yet; the session waits for it`,
-          });
+        const secret = secretOf(isFields(secrets) ? secrets[key] : undefined);
+        if (secret === undefined) {
+          r.waitFor(read.secretPath, `Secret ${key} (the BGP password) does not exist yet; the session waits for it`);
+        } else if (secret.type !== undefined && secret.type !== BASIC_AUTH) {
+          r.fail(read.secretPath, `Secret ${key} is of type ${JSON.stringify(secret.type)}; a BGP password Secret must be of type ${BASIC_AUTH} (as MetalLB requires)`);
         } else {
-          const password = decodePassword(data.password);
+          const password = decodePassword(secret.data.password);
           if ('error' in password) r.fail(read.secretPath, `Secret ${key}: ${password.error}`);
           else if (/[\r\n]/.test(password.value)) r.fail(read.secretPath, `Secret ${key}: the password must not contain line breaks`);
           else peer.password = password.value;
         }
       }
-      out.peers.push({ ...base, value: peer, ok: ok(), bfdProfilePath: read.bfdProfilePath });
+      out.peers.push({ ...base, value: peer, ok: ok(), paths: read.paths });
       return;
     }
     case 'BFDProfile': {
@@ -219,7 +238,7 @@ function readKind(meta: Meta, out: Declarations, secrets: unknown, pending: Pend
           if (parsed.ok) community = parsed.value;
           else r.fail(at(path, 'value'), parsed.error);
         }
-        if (alias) out.aliases.push({ name: alias, community, source: r.source, path: at(path, 'name') });
+        if (alias) out.aliases.push({ name: alias, community, source: r.source, path: at(path, 'name'), resource: meta.index });
       });
       return;
     }
@@ -287,6 +306,21 @@ function readServiceAllocation(r: Reader, value: unknown, path: string): Service
   const namespaceSelectors: LabelSelector[] = readSelectors(r, m.namespaceSelectors, at(path, 'namespaceSelectors'), 'camel');
   const serviceSelectors: LabelSelector[] = readSelectors(r, m.serviceSelectors, at(path, 'serviceSelectors'), 'camel');
   return { ...(priority !== undefined ? { priority } : {}), namespaces, namespaceSelectors, serviceSelectors };
+}
+
+/** The Secret type MetalLB requires of a BGP password Secret. */
+export const BASIC_AUTH = 'kubernetes.io/basic-auth';
+
+/**
+ * A Secret as given in ConfigInput.secrets: the Secret itself (`type`, base64 `data`), or, from
+ * older callers, its bare `data` map, whose type is then unknown and not checked.
+ */
+function secretOf(value: unknown): { type?: string; data: Fields } | undefined {
+  if (!isFields(value)) return undefined;
+  const whole = isFields(value.data) || (typeof value.type === 'string' && !('password' in value));
+  if (!whole) return { data: value };
+  const type = typeof value.type === 'string' && value.type !== '' ? value.type : 'Opaque'; // the API's default
+  return { type, data: isFields(value.data) ? value.data : {} };
 }
 
 /** Secret data values are base64; the password is text (it ends up in a routing daemon's config). */

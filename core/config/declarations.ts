@@ -3,7 +3,8 @@
  * Each declaration keeps where it came from (source + paths) so that a cross-object error
  * (overlap, duplicate name, unknown reference) can name both places.
  */
-import type { BFDProfile, BGPAdvertisement, BGPPeer, Community, L2Advertisement, Pool } from './types.js';
+import type { PeerPaths } from './objects.js';
+import type { BFDProfile, BGPAdvertisement, BGPPeer, Community, L2Advertisement, Place, Pool } from './types.js';
 
 /** One object as a source declared it, with its places. */
 export interface Declared<T> {
@@ -15,6 +16,8 @@ export interface Declared<T> {
   namePath: string;
   /** False when the object itself has errors: it is checked against others but left out of Config. */
   ok: boolean;
+  /** Its index in the input's resources (CRDs only). */
+  resource?: number;
 }
 
 /** A pool, with the path of each address entry so overlaps can point at it. */
@@ -23,9 +26,9 @@ export interface PoolDecl extends Declared<Pool> {
   rangePaths: string[];
 }
 
-/** A peer, with where its BFD profile is named (resolved after all sources are read). */
+/** A peer, with where its fields are written (its BFD profile is resolved after all sources are read). */
 export interface PeerDecl extends Declared<BGPPeer> {
-  bfdProfilePath: string;
+  paths: PeerPaths;
 }
 
 /** A BFD profile; nothing to resolve later. */
@@ -38,6 +41,7 @@ export interface AliasDecl {
   community: Community | undefined;
   source: string;
   path: string;
+  resource?: number;
 }
 
 /** A name or literal written in a list, with its place. */
@@ -58,6 +62,7 @@ export interface BGPAdvDecl extends Declared<BGPAdvertisement> {
   communityRefs: Ref[];
   aggregationLengthPath: string;
   aggregationLengthV6Path: string;
+  localPrefPath: string;
 }
 
 /** Everything one source declares. */
@@ -78,4 +83,9 @@ export function emptyDeclarations(): Declarations {
 /** "IPAddressPool metallb-system/prod at spec.addresses[0]", for naming the other place in a message. */
 export function place(source: string, path: string): string {
   return path === '' ? source : `${source} at ${path}`;
+}
+
+/** A declaration's place at `path` (its name, a range, a field), for errors and their related place. */
+export function placeOf(d: { source: string; resource?: number }, path: string): Place {
+  return { source: d.source, path, ...(d.resource !== undefined ? { resource: d.resource } : {}) };
 }

@@ -74,7 +74,7 @@ spec: {ipAddressPoolSelectors: [{matchLabels: {tier: public}}], interfaces: [eth
 apiVersion: metallb.io/v1beta2
 kind: BGPPeer
 metadata: {name: tor, namespace: metallb-system}
-spec: {myASN: 64500, peerASN: 64501, peerAddress: 10.0.0.2, holdTime: 9s, bfdProfile: slow, passwordSecret: {name: pw}}
+spec: {myASN: 42, peerASN: 64501, peerAddress: 10.0.0.2, holdTime: 9s, bfdProfile: slow, passwordSecret: {name: pw}}
 ---
 apiVersion: metallb.io/v1beta1
 kind: BGPAdvertisement
@@ -84,7 +84,7 @@ spec: {ipAddressPools: [first-pool], aggregationLength: 32, communities: [c1, "l
 apiVersion: metallb.io/v1beta1
 kind: BFDProfile
 metadata: {name: slow, namespace: metallb-system}
-spec: {receiveInterval: 1000, echoMode: true}
+spec: {receiveInterval: 1000, passiveMode: true}
 ---
 apiVersion: metallb.io/v1beta1
 kind: Community
@@ -238,8 +238,10 @@ function checkInvariants(result: ConfigResult): void {
   for (const r of ranges) expect(reservedParts(r)).toEqual([]);
   const poolNames = new Set(config.pools.map((p) => p.name));
   expect(poolNames.size).toBe(config.pools.length);
+  // A pool named but not defined is a pending reference (it may be created next), never a silent one.
+  const waitedFor = new Set(result.pending.map((p) => /^pool "(.*)" does not exist yet/.exec(p.message)?.[1]));
   for (const adv of [...config.l2Advertisements, ...config.bgpAdvertisements]) {
-    for (const name of adv.ipAddressPools) expect(poolNames.has(name)).toBe(true);
+    for (const name of adv.ipAddressPools) expect(poolNames.has(name) || waitedFor.has(name)).toBe(true);
   }
   for (const adv of config.bgpAdvertisements) {
     for (const pool of selectedPools(adv, config.pools)) {

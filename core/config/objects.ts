@@ -3,7 +3,7 @@
  * address lists). The ConfigMap spells fields in kebab-case and the CRDs in camelCase; the rules
  * are the same, so they live here once.
  */
-import { formatIP, parseIP, parseRange, type IP, type IPRange } from '../ip/index.js';
+import { FAMILY_BITS, formatIP, networkOf, parseIP, parseRange, type IP, type IPRange } from '../ip/index.js';
 import { formatSeconds, parseDuration } from './duration.js';
 import type { Ref } from './declarations.js';
 import { at, describe, type Fields, type Reader } from './read.js';
@@ -84,9 +84,18 @@ const PEER_KEYS = {
 } as const;
 
 /** Fields only the BGPPeer CRD has. */
-const PEER_CRD_ONLY = ['connectTime', 'passwordSecret', 'enableGracefulRestart'] as const;
-/** MetalLB BGPPeer fields this implementation does not have; refused when set. */
-export const PEER_UNSUPPORTED = ['vrf', 'dynamicASN', 'interface', 'disableMP', 'dualStackAddressFamily', 'localASN'] as const;
+const PEER_CRD_ONLY = ['connectTime', 'passwordSecret', 'enableGracefulRestart', 'disableMP'] as const;
+
+/** The release of metallb-ts that brings what the BGP speaker needs. */
+export const BGP_SPEAKER_RELEASE = 'the BGP speaker release, 0.3';
+
+/** MetalLB BGPPeer fields that need our BGP speaker; refused when set, saying when they come. */
+export const PEER_UNSUPPORTED: Readonly<Record<string, string>> = Object.fromEntries(
+  ['vrf', 'dynamicASN', 'interface', 'dualStackAddressFamily', 'localASN'].map((k) => [
+    k,
+    `is not supported yet: metallb-ts brings it with ${BGP_SPEAKER_RELEASE}; remove it until then`,
+  ]),
+);
 
 /** The peer fields of each spelling; the CRD has a few the ConfigMap never had. */
 export function peerKeys(spelling: Spelling): readonly string[] {
@@ -94,10 +103,18 @@ export function peerKeys(spelling: Spelling): readonly string[] {
   return spelling === 'camel' ? [...common, ...PEER_CRD_ONLY] : common;
 }
 
+/** Where a peer's fields are written, for the checks across peers. */
+export interface PeerPaths {
+  myASN: string;
+  peerAddress: string;
+  routerID: string;
+  bfdProfile: string;
+}
+
 /** A peer read from either source, with the places later checks point at. */
 export interface PeerRead {
   peer: BGPPeer;
-  bfdProfilePath: string;
+  paths: PeerPaths;
   /** Path of passwordSecret when set (CRD only): the caller resolves it against the Secrets. */
   secretPath?: string;
 }
@@ -109,9 +126,14 @@ export interface PeerRead {
  */
 export function readPeer(r: Reader, m: Fields, path: string, spelling: Spelling, name: string, origin: Origin, namespace: string): PeerRead | undefined {
   const k = PEER_KEYS[spelling];
+  // A peer found by dynamicASN or by interface (refused as not supported yet) has no peerASN or
+  // peerAddress: one error for it is enough.
+  const set = (key: string): boolean => spelling === 'camel' && m[key] !== undefined && m[key] !== null && m[key] !== '';
   const myASN = r.required(m, k.myASN, path, r.int(m, k.myASN, path, 1, ASN_MAX));
-  const peerASN = r.required(m, k.peerASN, path, r.int(m, k.peerASN, path, 1, ASN_MAX));
-  const peerAddress = r.required(m, k.peerAddress, path, readIP(r, m, k.peerAddress, path));
+  const peerASNRead = r.int(m, k.peerASN, path, 1, ASN_MAX);
+  const peerASN = set('dynamicASN') ? peerASNRead : r.required(m, k.peerASN, path, peerASNRead);
+  const peerAddressRead = readIP(r, m, k.peerAddress, path);
+  const peerAddress = set('interface') ? peerAddressRead : r.required(m, k.peerAddress, path, peerAddressRead);
   const peerPort = r.int(m, k.peerPort, path, 1, 65535) ?? DEFAULTS.peerPort;
   const sourceAddress = readIP(r, m, k.sourceAddress, path);
   const routerID = readIP(r, m, k.routerID, path);
@@ -144,6 +166,10 @@ export function readPeer(r: Reader, m: Fields, path: string, spelling: Spelling,
   if (spelling === 'camel') {
     connectTime = readConnectTime(r, m, path) ?? DEFAULTS.connectTime;
     enableGracefulRestart = r.bool(m, 'enableGracefulRestart', path) ?? false;
+    // MetalLB deprecated disableMP and ignores it (it admits it with a warning); so do we.
+    if (r.bool(m, 'disableMP', path) === true) {
+      r.warn(at(path, 'disableMP'), 'disableMP is deprecated and has no effect (each address family has its own session setup already); remove it');
+    }
     const sp = at(path, 'passwordSecret');
     const ref = r.fields(m.passwordSecret, sp);
     if (ref) {
@@ -181,7 +207,8 @@ export function readPeer(r: Reader, m: Fields, path: string, spelling: Spelling,
     ebgpMultiHop,
     enableGracefulRestart,
   };
-  return { peer, bfdProfilePath: at(path, k.bfdProfile), ...(secretPath ? { secretPath } : {}) };
+  const paths: PeerPaths = { myASN: at(path, k.myASN), peerAddress: at(path, k.peerAddress), routerID: at(path, k.routerID), bfdProfile: at(path, k.bfdProfile) };
+  return { peer, paths, ...(secretPath ? { secretPath } : {}) };
 }
 
 function readIP(r: Reader, m: Fields, key: string, path: string): IP | undefined {
@@ -291,13 +318,39 @@ export function readRanges(r: Reader, items: readonly unknown[], path: string): 
     }
     const parsed = parseRange(text);
     if (!parsed.ok) {
-      r.fail(p, parsed.error);
+      const network = hostBitsNetwork(text);
+      if (network === undefined) {
+        r.fail(p, parsed.error);
+        return;
+      }
+      // MetalLB reads 10.20.30.40/24 as the network 10.20.30.0/24 without a word; we read it the
+      // same way, and say so, since the operator may have meant the one address.
+      r.warn(
+        p,
+        `${JSON.stringify(text)} has host bits set: it is read as the whole network ${network.text} (as MetalLB does); ` +
+          `write "${network.text}" for the network, or "${text.slice(0, text.indexOf('/'))}/${FAMILY_BITS[network.family]}" for the one address`,
+      );
+      ranges.push(network);
+      paths.push(p);
       return;
     }
     ranges.push(parsed.value);
     paths.push(p);
   });
   return { ranges, paths };
+}
+
+/** The network a CIDR with host bits set stands for (`10.20.30.40/24` -> 10.20.30.0/24); undefined for anything else. */
+function hostBitsNetwork(text: string): IPRange | undefined {
+  const slash = text.indexOf('/');
+  if (slash < 0) return undefined;
+  const ip = parseIP(text.slice(0, slash));
+  const prefixText = text.slice(slash + 1);
+  if (!ip.ok || !/^\d{1,3}$/.test(prefixText)) return undefined;
+  const prefix = Number(prefixText);
+  if (prefix > FAMILY_BITS[ip.value.family]) return undefined;
+  const network = networkOf(ip.value, prefix);
+  return network.first === ip.value.value ? undefined : network;
 }
 
 const ADV_KEYS = {
@@ -318,6 +371,7 @@ export interface AdvertisementTuning {
   communityRefs: Ref[];
   aggregationLengthPath: string;
   aggregationLengthV6Path: string;
+  localPrefPath: string;
 }
 
 /** The BGP attributes of an advertisement; communities stay unresolved until all aliases are known. */
@@ -343,5 +397,6 @@ export function readAdvertisementTuning(r: Reader, m: Fields, path: string, spel
     communityRefs,
     aggregationLengthPath: at(path, k.agg),
     aggregationLengthV6Path: at(path, k.agg6),
+    localPrefPath: at(path, k.localPref),
   };
 }

@@ -3,7 +3,14 @@
  * becomes a ConfigError at the exact path and the reader carries on, so one pass reports
  * everything that is wrong; nothing here throws.
  */
-import type { ConfigError } from './types.js';
+import type { ConfigError, ConfigWarning, Pending, Place } from './types.js';
+
+/** Where everything found while reading goes: errors, warnings and references still pending. */
+export interface Report {
+  errors: ConfigError[];
+  warnings: ConfigWarning[];
+  pending: Pending[];
+}
 
 /** A map as it came in: keys known, values not yet checked. */
 export type Fields = Record<string, unknown>;
@@ -41,17 +48,29 @@ export class Reader {
 
   /**
    * @param source e.g. `ConfigMap metallb-system/config`
-   * @param legacy set for the ConfigMap, which go-yaml decoded: it read `rack: 1` into a string
-   *   field as "1" (hence the source text of non-string scalars, by path) and took YAML 1.1
-   *   booleans (`yes`, `off`). Operators' existing ConfigMaps rely on both.
+   * @param report where errors, warnings and pending references go
+   * @param options `resource`: the object's index in the input's resources, stamped on every
+   *   finding. `legacy`: set for the ConfigMap, which go-yaml decoded: it read `rack: 1` into a
+   *   string field as "1" (hence the source text of non-string scalars, by path) and took YAML
+   *   1.1 booleans (`yes`, `off`). Operators' existing ConfigMaps rely on both.
    */
   constructor(
     readonly source: string,
-    private readonly sink: ConfigError[],
-    legacy?: { scalarText: ReadonlyMap<string, string> },
+    private readonly report: Report,
+    private readonly options: { resource?: number; legacy?: { scalarText: ReadonlyMap<string, string> } } = {},
   ) {
-    this.scalarText = legacy?.scalarText ?? new Map();
-    this.goYaml = legacy !== undefined;
+    this.scalarText = options.legacy?.scalarText ?? new Map();
+    this.goYaml = options.legacy !== undefined;
+  }
+
+  /** The object's index in the input's resources, when it is one of them. */
+  get resource(): number | undefined {
+    return this.options.resource;
+  }
+
+  /** A place in this reader's object. */
+  place(path: string): Place {
+    return { source: this.source, path, ...(this.options.resource !== undefined ? { resource: this.options.resource } : {}) };
   }
 
   /** Errors reported through this reader so far: compare before/after to judge one object. */
@@ -60,8 +79,18 @@ export class Reader {
   }
 
   fail(path: string, message: string): void {
-    this.sink.push({ source: this.source, path, message });
+    this.report.errors.push({ ...this.place(path), message });
     this.errorsHere++;
+  }
+
+  /** Accepted, but the operator should change it: the message says to what. */
+  warn(path: string, message: string): void {
+    this.report.warnings.push({ ...this.place(path), message });
+  }
+
+  /** A reference to something that does not exist yet: not an error, the object waits for it. */
+  waitFor(path: string, message: string): void {
+    this.report.pending.push({ ...this.place(path), message });
   }
 
   /** The value as a map, or an error; null and absent read as absent. */
@@ -74,14 +103,15 @@ export class Reader {
 
   /**
    * Refuse keys we do not know (MetalLB's YAML was strict, and a silently ignored typo is a
-   * misconfiguration nobody sees). Keys MetalLB has but we do not implement are refused with
-   * their own message when set to anything but an empty value.
+   * misconfiguration nobody sees). Keys MetalLB has but we do not implement yet are refused with
+   * their own message (`unsupported`: key -> why) when set to anything but an empty value.
    */
-  onlyKnown(m: Fields, path: string, known: readonly string[], unsupported: readonly string[] = []): void {
+  onlyKnown(m: Fields, path: string, known: readonly string[], unsupported: Readonly<Record<string, string>> = {}): void {
     for (const key of Object.keys(m)) {
       if (known.includes(key)) continue;
-      if (unsupported.includes(key)) {
-        if (!isEmptyValue(m[key])) this.fail(at(path, key), 'is not supported by metallb-ts; remove it');
+      const why = Object.prototype.hasOwnProperty.call(unsupported, key) ? unsupported[key] : undefined;
+      if (why !== undefined) {
+        if (!isEmptyValue(m[key])) this.fail(at(path, key), why);
         continue;
       }
       const near = known.find((k) => squash(k) === squash(key)) ?? known.find((k) => editDistance(squash(k), squash(key)) <= 2);

@@ -56,9 +56,16 @@ export function readSelector(r: Reader, value: unknown, path: string, spelling: 
     if (problem) r.fail(at(at(path, labelsKey), k), problem);
   }
   const matchExpressions: SelectorRequirement[] = [];
+  const written = new Map<string, number>();
   (r.list(m, exprsKey, path) ?? []).forEach((item, i) => {
     const req = readRequirement(r, item, at(at(path, exprsKey), i));
-    if (req) matchExpressions.push(req);
+    if (!req) return;
+    // MetalLB refuses a selector that repeats an expression (values in any order).
+    const key = requirementKey(req);
+    const first = written.get(key);
+    if (first !== undefined) r.fail(at(at(path, exprsKey), i), `duplicate match expression: the same as ${exprsKey}[${first}]; remove one`);
+    else written.set(key, i);
+    matchExpressions.push(req);
   });
   return r.errorCount === before ? { matchLabels, matchExpressions } : undefined;
 }
@@ -71,9 +78,19 @@ export function readSelectors(r: Reader, value: unknown, path: string, spelling:
     return [];
   }
   const out: LabelSelector[] = [];
+  const written = new Map<string, number>();
   value.forEach((item, i) => {
     const sel = readSelector(r, item, at(path, i), spelling);
-    if (sel) out.push(sel);
+    if (!sel) return;
+    // A repeated selector selects nothing more; MetalLB refuses it as the slip it always is.
+    const key = selectorKey(sel);
+    const first = written.get(key);
+    if (first !== undefined) {
+      r.fail(at(path, i), `duplicate selector: it selects the same as ${at(path, first)}; remove one`);
+      return;
+    }
+    written.set(key, i);
+    out.push(sel);
   });
   return out;
 }
@@ -104,11 +121,18 @@ function readRequirement(r: Reader, value: unknown, path: string): SelectorRequi
     r.fail(at(path, 'values'), `operator ${op} takes no values`);
     return undefined;
   }
+  const seen = new Set<string>();
+  let duplicate = false;
   values.forEach((v, i) => {
     const problem = labelValueProblem(v);
     if (problem) r.fail(at(at(path, 'values'), i), problem);
+    if (seen.has(v)) {
+      r.fail(at(at(path, 'values'), i), `duplicate value ${JSON.stringify(v)}; remove one`);
+      duplicate = true;
+    }
+    seen.add(v);
   });
-  return keyProblem ? undefined : { key, operator: op, values };
+  return keyProblem || duplicate ? undefined : { key, operator: op, values };
 }
 
 /**
@@ -141,9 +165,69 @@ export function selectorMatches(sel: LabelSelector, labels: Record<string, strin
   return true;
 }
 
-/** A canonical text of a selector, for spotting two peers that are really the same session. */
+/** A canonical text of a selector: equal for selectors written differently that say the same. */
 export function selectorKey(sel: LabelSelector): string {
   const labels = Object.entries(sel.matchLabels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const exprs = sel.matchExpressions.map((e) => `${e.key} ${e.operator} ${[...e.values].sort().join(',')}`).sort();
+  const exprs = sel.matchExpressions.map(requirementKey).sort();
   return JSON.stringify([labels, exprs]);
+}
+
+function requirementKey(e: SelectorRequirement): string {
+  return JSON.stringify([e.key, e.operator, [...e.values].sort()]);
+}
+
+/**
+ * Whether some set of labels satisfies both selectors: the question "can one node be selected
+ * by both?" answered from the selectors alone, for nodes that exist now or later. Label values
+ * are an open set, so only what the selectors say excludes a node: `zone In (a)` against
+ * `zone In (b)`, `zone Exists` against `zone DoesNotExist`, `zone=a` against `zone NotIn (a)`.
+ */
+export function selectorsCanMatchTogether(a: LabelSelector, b: LabelSelector): boolean {
+  const byKey = new Map<string, SelectorRequirement[]>();
+  const add = (req: SelectorRequirement): void => {
+    const list = byKey.get(req.key);
+    if (list) list.push(req);
+    else byKey.set(req.key, [req]);
+  };
+  for (const sel of [a, b]) {
+    for (const [key, value] of Object.entries(sel.matchLabels)) add({ key, operator: 'In', values: [value] });
+    for (const req of sel.matchExpressions) add(req);
+  }
+  for (const reqs of byKey.values()) {
+    let allowed: Set<string> | undefined;
+    const excluded = new Set<string>();
+    let present = false;
+    let absent = false;
+    for (const req of reqs) {
+      switch (req.operator) {
+        case 'In':
+          present = true;
+          allowed = new Set(allowed ? req.values.filter((v) => allowed!.has(v)) : req.values);
+          break;
+        case 'NotIn':
+          for (const v of req.values) excluded.add(v);
+          break;
+        case 'Exists':
+          present = true;
+          break;
+        case 'DoesNotExist':
+          absent = true;
+          break;
+      }
+    }
+    if (present && absent) return false;
+    if (allowed && ![...allowed].some((v) => !excluded.has(v))) return false;
+  }
+  return true;
+}
+
+/**
+ * Whether one object can be selected by both lists of selectors. A list selects what any of
+ * its selectors does (OR); an empty list selects everything.
+ */
+export function selectorListsOverlap(a: readonly LabelSelector[], b: readonly LabelSelector[]): boolean {
+  const all: LabelSelector[] = [{ matchLabels: {}, matchExpressions: [] }];
+  const left = a.length > 0 ? a : all;
+  const right = b.length > 0 ? b : all;
+  return left.some((x) => right.some((y) => selectorsCanMatchTogether(x, y)));
 }

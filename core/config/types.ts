@@ -145,20 +145,38 @@ export interface Config {
   bgpAdvertisements: BGPAdvertisement[];
 }
 
-/** One thing wrong with the configuration: where (`source` + `path`), and what. */
-export interface ConfigError {
+/** A place in the input: an object (`source`) and a field in it (`path`). */
+export interface Place {
   /** e.g. `ConfigMap metallb-system/config` or `IPAddressPool metallb-system/prod`. */
   source: string;
   /** e.g. `address-pools[2].cidr[0]` or `spec.addresses[0]`; empty for the object as a whole. */
   path: string;
+  /**
+   * The index in `ConfigInput.resources` of the object `source` names, when it is one of them.
+   * Two objects can share a source (the same name in two files); this tells them apart.
+   */
+  resource?: number;
+}
+
+/** One thing wrong with the configuration: where (`source` + `path`), and what. */
+export interface ConfigError extends Place {
   message: string;
+  /** The other place a conflict involves (the first definition of a duplicate name, the range overlapped). */
+  related?: Place;
 }
 
 /** A reference that cannot be resolved yet (the object may still be created); not an error. */
-export interface Pending {
-  source: string;
-  path: string;
+export interface Pending extends Place {
   message: string;
+}
+
+/**
+ * Accepted, but worth the operator's attention: something MetalLB reads the same way silently
+ * (a CIDR with host bits set) or a deprecated field. The message says what to write instead.
+ */
+export interface ConfigWarning extends Place {
+  message: string;
+  related?: Place;
 }
 
 export type { Family, IP, IPRange };

@@ -4,11 +4,12 @@
  * aggregation lengths against the pools an advertisement covers.
  */
 import { FAMILY_BITS, formatIP, type IPRange } from '../ip/index.js';
-import { parseCommunity, sameCommunity } from './community.js';
-import { place, type Declarations, type Declared, type PoolDecl } from './declarations.js';
+import { formatCommunity, parseCommunity, sameCommunity } from './community.js';
+import { place, placeOf, type AliasDecl, type BGPAdvDecl, type BFDDecl, type Declarations, type Declared, type L2Decl, type PeerDecl, type PoolDecl } from './declarations.js';
+import type { Report } from './read.js';
 import { reservedProblem } from './reserved.js';
-import { selectorKey, selectorMatches } from './selector.js';
-import type { Community, Config, ConfigError, LabelSelector, Pool } from './types.js';
+import { selectorKey, selectorListsOverlap, selectorMatches } from './selector.js';
+import type { Community, Config, LabelSelector, Origin, Place, Pool } from './types.js';
 
 /**
  * The pools an advertisement covers: those it names, those its selectors match, or every pool
@@ -23,7 +24,7 @@ export function selectedPools<P extends Pick<Pool, 'name' | 'labels'>>(
 }
 
 /** Merge the sources (in order: the ConfigMap first) and check them against each other. */
-export function merge(sources: readonly Declarations[], errors: ConfigError[]): Config {
+export function merge(sources: readonly Declarations[], report: Report): Config {
   const all: Declarations = {
     pools: sources.flatMap((d) => d.pools),
     peers: sources.flatMap((d) => d.peers),
@@ -32,43 +33,60 @@ export function merge(sources: readonly Declarations[], errors: ConfigError[]): 
     l2Advertisements: sources.flatMap((d) => d.l2Advertisements),
     bgpAdvertisements: sources.flatMap((d) => d.bgpAdvertisements),
   };
-  const fail = (source: string, path: string, message: string): void => {
-    errors.push({ source, path, message });
+  const fail: Fail = (where, message, related) => {
+    report.errors.push({ ...where, message, ...(related ? { related } : {}) });
   };
 
   // Later definitions of a name are the errors; the first one stands.
   const pools = firstByName(all.pools, 'pool', fail);
-  firstByName(all.peers, 'BGP peer', fail);
+  const peers = firstByName(all.peers, 'BGP peer', fail);
   const bfdProfiles = firstByName(all.bfdProfiles, 'BFD profile', fail);
-  firstByName(all.l2Advertisements, 'L2Advertisement', fail);
-  firstByName(all.bgpAdvertisements, 'BGPAdvertisement', fail);
+  const l2Advertisements = firstByName(all.l2Advertisements, 'L2Advertisement', fail);
+  const bgpAdvertisements = firstByName(all.bgpAdvertisements, 'BGPAdvertisement', fail);
 
-  const aliases = new Map<string, { community: Community | undefined; source: string; path: string }>();
+  const aliases = new Map<string, AliasDecl>();
   for (const a of all.aliases) {
     const first = aliases.get(a.name);
-    if (first) fail(a.source, a.path, `duplicate community alias ${JSON.stringify(a.name)}: already defined by ${place(first.source, first.path)}`);
+    if (first) fail(placeOf(a, a.path), `duplicate community alias ${JSON.stringify(a.name)}: already defined by ${place(first.source, first.path)}`, placeOf(first, first.path));
     else aliases.set(a.name, a);
   }
 
   for (const decl of all.pools) checkReserved(decl, fail);
   checkOverlaps([...pools.values()], fail);
 
+  // A reference from one object to another that does not exist yet is pending when the two are
+  // separate objects (they may be applied in any order); inside the ConfigMap it is an error.
+  const waitFor = (decl: { source: string; resource?: number }, path: string, message: string): void => {
+    report.pending.push({ ...placeOf(decl, path), message });
+  };
   for (const decl of all.peers) {
     const profile = decl.value.bfdProfile;
-    if (profile !== undefined && !bfdProfiles.has(profile)) {
-      const known = [...bfdProfiles.keys()];
-      fail(decl.source, decl.bfdProfilePath, `unknown BFD profile ${JSON.stringify(profile)} (${known.length ? `defined: ${known.join(', ')}` : 'no BFD profiles are defined'})`);
+    if (profile === undefined || bfdProfiles.has(profile)) continue;
+    const known = [...bfdProfiles.keys()];
+    if (fromConfigMap(decl)) {
+      fail(
+        placeOf(decl, decl.paths.bfdProfile),
+        `unknown BFD profile ${JSON.stringify(profile)} (${known.length ? `defined: ${known.join(', ')}` : 'no BFD profiles are defined'})`,
+      );
       decl.ok = false;
+    } else {
+      waitFor(decl, decl.paths.bfdProfile, `BFD profile ${JSON.stringify(profile)} does not exist yet; the session runs without BFD until it is created`);
+      delete decl.value.bfdProfile;
     }
   }
-  checkDuplicatePeers(all.peers, fail);
+  checkPeersPerNode([...peers.values()], fail);
 
   const poolNames = [...pools.keys()];
   for (const decl of [...all.l2Advertisements, ...all.bgpAdvertisements]) {
     for (const ref of decl.poolRefs) {
       if (pools.has(ref.text)) continue;
-      fail(decl.source, ref.path, `unknown pool ${JSON.stringify(ref.text)} (${poolNames.length ? `defined: ${poolNames.join(', ')}` : 'no pools are defined'})`);
-      decl.ok = false;
+      if (fromConfigMap(decl)) {
+        fail(placeOf(decl, ref.path), `unknown pool ${JSON.stringify(ref.text)} (${poolNames.length ? `defined: ${poolNames.join(', ')}` : 'no pools are defined'})`);
+        decl.ok = false;
+      } else {
+        // MetalLB skips a pool name it does not know; the advertisement covers the others meanwhile.
+        waitFor(decl, ref.path, `pool ${JSON.stringify(ref.text)} does not exist yet; this advertisement covers it once it is created`);
+      }
     }
   }
 
@@ -77,8 +95,17 @@ export function merge(sources: readonly Declarations[], errors: ConfigError[]): 
     for (const ref of decl.communityRefs) {
       const c = resolveCommunity(ref.text, aliases);
       if ('error' in c) {
-        fail(decl.source, ref.path, c.error);
+        fail(placeOf(decl, ref.path), c.error);
         decl.ok = false;
+      } else if ('unknown' in c) {
+        if (fromConfigMap(decl)) {
+          fail(placeOf(decl, ref.path), c.unknown);
+          decl.ok = false;
+        } else {
+          // Left out until then: its routes must not go out without the community asked for.
+          waitFor(decl, ref.path, `community alias ${JSON.stringify(ref.text)} is not defined yet; this advertisement is not used until a Community defines it`);
+          decl.ok = false;
+        }
       } else {
         const community = c.community;
         if (community && !adv.communities.some((x) => sameCommunity(x, community))) adv.communities.push(community);
@@ -87,11 +114,15 @@ export function merge(sources: readonly Declarations[], errors: ConfigError[]): 
     for (const pool of selectedPools(adv, [...pools.values()].map(asSelectable))) {
       const problems = aggregationProblems(adv.aggregationLength, adv.aggregationLengthV6, pool.decl);
       for (const p of problems) {
-        fail(decl.source, p.family === 'IPv4' ? decl.aggregationLengthPath : decl.aggregationLengthV6Path, p.message);
+        fail(placeOf(decl, p.family === 'IPv4' ? decl.aggregationLengthPath : decl.aggregationLengthV6Path), p.message);
         decl.ok = false;
       }
     }
   }
+  checkLocalPrefs([...bgpAdvertisements.values()], [...pools.values()], fail);
+  warnIdentical([...l2Advertisements.values()], 'L2Advertisement', l2Key, report);
+  warnIdentical([...bgpAdvertisements.values()], 'BGPAdvertisement', bgpKey, report);
+  checkEchoOverIPv6([...bgpAdvertisements.values()], [...pools.values()], [...peers.values()], bfdProfiles, fail);
 
   const communities: Record<string, Community> = {};
   for (const [name, a] of aliases) if (a.community) communities[name] = a.community;
@@ -106,7 +137,11 @@ export function merge(sources: readonly Declarations[], errors: ConfigError[]): 
   };
 }
 
-type Fail = (source: string, path: string, message: string) => void;
+type Fail = (where: Place, message: string, related?: Place) => void;
+
+function fromConfigMap(decl: Declared<{ origin: Origin }>): boolean {
+  return decl.value.origin.kind === 'ConfigMap';
+}
 
 /** The first declaration of each name; later ones are reported and dropped. */
 function firstByName<D extends Declared<{ name: string }>>(decls: readonly D[], what: string, fail: Fail): Map<string, D> {
@@ -117,7 +152,11 @@ function firstByName<D extends Declared<{ name: string }>>(decls: readonly D[], 
       first.set(d.value.name, d);
       continue;
     }
-    fail(d.source, d.namePath, `duplicate ${what} name ${JSON.stringify(d.value.name)}: already defined by ${place(prior.source, prior.namePath)}`);
+    fail(
+      placeOf(d, d.namePath),
+      `duplicate ${what} name ${JSON.stringify(d.value.name)}: already defined by ${place(prior.source, prior.namePath)}`,
+      placeOf(prior, prior.namePath),
+    );
     d.ok = false;
   }
   return first;
@@ -139,7 +178,7 @@ function checkReserved(decl: PoolDecl, fail: Fail): void {
       paths.push(path);
       return;
     }
-    fail(decl.source, path, problem);
+    fail(placeOf(decl, path), problem);
     decl.ok = false;
   });
   decl.value.ranges = ranges;
@@ -179,37 +218,65 @@ function checkOverlaps(pools: readonly PoolDecl[], fail: Fail): void {
   for (const [earlier, later] of pairs) {
     const whose = earlier.decl === later.decl ? 'in the same pool' : `of pool ${JSON.stringify(earlier.decl.value.name)}`;
     fail(
-      later.decl.source,
-      later.path,
+      placeOf(later.decl, later.path),
       `${JSON.stringify(later.range.text)} overlaps ${JSON.stringify(earlier.range.text)} ${whose} (${place(earlier.decl.source, earlier.path)})`,
+      placeOf(earlier.decl, earlier.path),
     );
     later.decl.ok = false;
   }
 }
 
-/** Two peers with the same address, port and node selectors would be one session configured twice. */
-function checkDuplicatePeers(peers: Declarations['peers'], fail: Fail): void {
-  const seen = new Map<string, Declarations['peers'][number]>();
-  for (const decl of peers) {
-    const p = decl.value;
-    const key = `${p.peerAddress.family} ${p.peerAddress.value} ${p.peerPort} ${p.nodeSelectors.map(selectorKey).sort().join('|')}`;
-    const prior = seen.get(key);
-    if (prior === undefined) {
-      seen.set(key, decl);
-      continue;
+/**
+ * One node runs one BGP speaker: MetalLB (FRR) refuses two peers that can land on one node with
+ * the same address (one neighbor, configured twice), different router IDs or different local
+ * ASNs. "Can land on one node" is judged from the node selectors alone (some labels satisfy
+ * both), so the answer holds for nodes that join later too.
+ */
+function checkPeersPerNode(peers: readonly PeerDecl[], fail: Fail): void {
+  const routerID = (p: PeerDecl): string => (p.value.routerID ? formatIP(p.value.routerID) : 'none set');
+  const rules: { path: (p: PeerDecl) => string; clash: (a: PeerDecl, b: PeerDecl) => string | undefined }[] = [
+    {
+      path: (p) => p.paths.peerAddress,
+      clash: (a, b) =>
+        a.value.peerAddress.family === b.value.peerAddress.family && a.value.peerAddress.value === b.value.peerAddress.value
+          ? `BGP peer ${JSON.stringify(b.value.name)} has the same address ${formatIP(b.value.peerAddress)} as peer ${JSON.stringify(a.value.name)} (${place(a.source, a.path)}) ` +
+            `and both can run on one node, which holds one session per neighbor address: merge them, or give them node selectors no node satisfies both`
+          : undefined,
+    },
+    {
+      path: (p) => p.paths.routerID,
+      clash: (a, b) =>
+        routerID(a) !== routerID(b)
+          ? `router ID ${routerID(b)} differs from peer ${JSON.stringify(a.value.name)}'s (${routerID(a)}, ${place(a.source, a.path)}) ` +
+            `and both can run on one node, which has one BGP router ID: set the same routerID on both, or give them node selectors no node satisfies both`
+          : undefined,
+    },
+    {
+      path: (p) => p.paths.myASN,
+      clash: (a, b) =>
+        a.value.myASN !== b.value.myASN
+          ? `local ASN ${b.value.myASN} differs from peer ${JSON.stringify(a.value.name)}'s (${a.value.myASN}, ${place(a.source, a.path)}) ` +
+            `and both can run on one node, which speaks BGP as one AS: set the same myASN on both, or give them node selectors no node satisfies both`
+          : undefined,
+    },
+  ];
+  peers.forEach((later, i) => {
+    for (const rule of rules) {
+      // One error per peer and rule, naming the first peer it clashes with.
+      for (const earlier of peers.slice(0, i)) {
+        const message = rule.clash(earlier, later);
+        if (message === undefined || !selectorListsOverlap(earlier.value.nodeSelectors, later.value.nodeSelectors)) continue;
+        fail(placeOf(later, rule.path(later)), message, placeOf(earlier, rule.path(earlier)));
+        later.ok = false;
+        break;
+      }
     }
-    if (prior.value.name === p.name) continue; // a duplicate name, already reported
-    fail(
-      decl.source,
-      decl.path,
-      `BGP peer ${JSON.stringify(p.name)} duplicates peer ${JSON.stringify(prior.value.name)} (${place(prior.source, prior.path)}): ` +
-        `same address ${formatIP(p.peerAddress)}, port ${p.peerPort} and node selectors`,
-    );
-    decl.ok = false;
-  }
+  });
 }
 
-function resolveCommunity(text: string, aliases: ReadonlyMap<string, { community: Community | undefined }>): { community: Community | undefined } | { error: string } {
+type Resolved = { community: Community | undefined } | { error: string } | { unknown: string };
+
+function resolveCommunity(text: string, aliases: ReadonlyMap<string, { community: Community | undefined }>): Resolved {
   const alias = aliases.get(text);
   // A malformed alias was reported where it is defined; no second error here.
   if (alias) return { community: alias.community };
@@ -219,10 +286,133 @@ function resolveCommunity(text: string, aliases: ReadonlyMap<string, { community
   }
   const known = [...aliases.keys()];
   return {
-    error:
+    unknown:
       `unknown community alias ${JSON.stringify(text)} ` +
       `(${known.length ? `defined: ${known.join(', ')}` : 'no aliases are defined'}; define it in a Community resource, or write the value as "asn:value")`,
   };
+}
+
+/**
+ * MetalLB's rule: two advertisements that send a pool's prefixes to the same peers from the same
+ * nodes, with the same aggregation, must agree on LOCAL_PREF, or a router gets one prefix with
+ * two preferences. Advertisements naming disjoint peers, with node selectors no node satisfies
+ * both, or with different aggregation lengths (different prefixes) do not collide. A missing
+ * localPref is 0, as MetalLB reads it.
+ */
+function checkLocalPrefs(advs: readonly BGPAdvDecl[], pools: readonly PoolDecl[], fail: Fail): void {
+  const selectable = pools.map(asSelectable);
+  advs.forEach((later, i) => {
+    for (const earlier of advs.slice(0, i)) {
+      const a = earlier.value;
+      const b = later.value;
+      if ((a.localPref ?? 0) === (b.localPref ?? 0)) continue;
+      if (a.peers.length > 0 && b.peers.length > 0 && !a.peers.some((p) => b.peers.includes(p))) continue;
+      if (!selectorListsOverlap(a.nodeSelectors, b.nodeSelectors)) continue;
+      const shared = selectedPools(a, selectable).filter((p) => selectedPools(b, selectable).includes(p));
+      const pool = shared.find((p) => !aggregationDiffers(a, b, p.decl.value.ranges));
+      if (pool === undefined) continue;
+      fail(
+        placeOf(later, later.localPrefPath),
+        `LOCAL_PREF ${b.localPref ?? 0} conflicts with BGPAdvertisement ${JSON.stringify(a.name)} (${place(earlier.source, earlier.path)}), ` +
+          `which gives pool ${JSON.stringify(pool.name)} LOCAL_PREF ${a.localPref ?? 0} towards the same peers from the same nodes with the same aggregation: ` +
+          `use one localPref, or make them differ in peers, node selectors or aggregation length`,
+        placeOf(earlier, earlier.localPrefPath),
+      );
+      later.ok = false;
+      return;
+    }
+  });
+}
+
+/** Whether two advertisements make different prefixes of a pool's addresses (MetalLB's isAggrLengthDifferent). */
+function aggregationDiffers(a: { aggregationLength: number; aggregationLengthV6: number }, b: typeof a, ranges: readonly IPRange[]): boolean {
+  const v4 = ranges.some((r) => r.family === 'IPv4');
+  const v6 = ranges.some((r) => r.family === 'IPv6');
+  const d4 = a.aggregationLength !== b.aggregationLength;
+  const d6 = a.aggregationLengthV6 !== b.aggregationLengthV6;
+  if (!v4 && !v6) return true;
+  if (v4 && v6) return d4 && d6;
+  return v4 ? d4 : d6;
+}
+
+const sortedText = (xs: readonly string[]): string[] => [...xs].sort();
+
+/** What an L2Advertisement does, without its name: equal for two that do the same. */
+function l2Key(a: L2Decl['value']): string {
+  return JSON.stringify([
+    sortedText(a.ipAddressPools),
+    sortedText(a.ipAddressPoolSelectors.map(selectorKey)),
+    sortedText(a.nodeSelectors.map(selectorKey)),
+    sortedText(a.interfaces),
+    JSON.stringify(a.preferredNodeSelectors ?? []),
+  ]);
+}
+
+/** What a BGPAdvertisement does, without its name. */
+function bgpKey(a: BGPAdvDecl['value']): string {
+  return JSON.stringify([
+    sortedText(a.ipAddressPools),
+    sortedText(a.ipAddressPoolSelectors.map(selectorKey)),
+    sortedText(a.nodeSelectors.map(selectorKey)),
+    sortedText(a.peers),
+    a.aggregationLength,
+    a.aggregationLengthV6,
+    a.localPref ?? 0,
+    sortedText(a.communities.map(formatCommunity)),
+  ]);
+}
+
+/**
+ * Two advertisements that say the same thing under two names: the second adds nothing. MetalLB
+ * compares whole objects, names included, so it never sees these as equal; we accept them as
+ * it does, and say so.
+ */
+function warnIdentical<D extends Declared<{ name: string; origin: Origin }>>(decls: readonly D[], kind: string, key: (v: D['value']) => string, report: Report): void {
+  const seen = new Map<string, D>();
+  for (const d of decls) {
+    // ConfigMap advertisements are one per pool (or per entry, checked there).
+    if (fromConfigMap(d)) continue;
+    const k = key(d.value);
+    const first = seen.get(k);
+    if (first === undefined) {
+      seen.set(k, d);
+      continue;
+    }
+    report.warnings.push({
+      ...placeOf(d, 'spec'),
+      message: `does the same as ${kind} ${JSON.stringify(first.value.name)} (${place(first.source, first.path)}): it adds nothing; delete one`,
+      related: placeOf(first, first.path),
+    });
+  }
+}
+
+/**
+ * BFD echo mode does not work over IPv6 (FRR): MetalLB refuses a peer whose BFD profile has
+ * echo mode on when an advertisement sends it an IPv6 pool's routes. Reported at the peer's
+ * bfdProfile, once per peer.
+ */
+function checkEchoOverIPv6(advs: readonly BGPAdvDecl[], pools: readonly PoolDecl[], peers: readonly PeerDecl[], profiles: ReadonlyMap<string, BFDDecl>, fail: Fail): void {
+  const selectable = pools.map(asSelectable);
+  const reported = new Set<PeerDecl>();
+  for (const adv of advs) {
+    const v6 = selectedPools(adv.value, selectable).find((p) => p.decl.value.ranges.some((r) => r.family === 'IPv6'));
+    if (v6 === undefined) continue;
+    for (const peer of peers) {
+      if (reported.has(peer)) continue;
+      if (adv.value.peers.length > 0 && !adv.value.peers.includes(peer.value.name)) continue;
+      const profile = peer.value.bfdProfile === undefined ? undefined : profiles.get(peer.value.bfdProfile);
+      if (!profile?.value.echoMode) continue;
+      fail(
+        placeOf(peer, peer.paths.bfdProfile),
+        `BFD profile ${JSON.stringify(profile.value.name)} has echo mode on, but IPv6 pool ${JSON.stringify(v6.name)} is advertised to this peer ` +
+          `by ${place(adv.source, adv.path)}; BFD echo does not work over IPv6: ` +
+          `turn echoMode off in the profile, or give this peer a profile without it`,
+        placeOf(adv, adv.path),
+      );
+      peer.ok = false;
+      reported.add(peer);
+    }
+  }
 }
 
 function asSelectable(decl: PoolDecl): { name: string; labels: Record<string, string>; decl: PoolDecl } {
