@@ -51,7 +51,7 @@ describe('kubectl metallb config check', () => {
     expect(out.code).toBe(0);
     expect(out.stdout).toMatch(/3 pools .*production \(16 addresses, manual\).*sandbox \(91 addresses\)/);
     expect(out.stdout).toMatch(/2 BGP peers/);
-    expect(out.stderr).toMatch(/unrelated\.yaml document 1 \(Service .*\/nginx\): not MetalLB configuration/);
+    expect(out.stderr).toMatch(/unrelated\.yaml:1 document 1 \(Service .*\/nginx\): not MetalLB configuration/);
   });
 
   it('prints every error with its file, document and place, and exits 1', async () => {
@@ -60,21 +60,25 @@ describe('kubectl metallb config check', () => {
     const lines = out.stdout.trim().split('\n');
     expect(lines).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/^broken\.yaml document 1 \(IPAddressPool metallb-system\/first\): spec\.addresses\[0\]: .*203\.0\.113\.0\/33/),
-        expect.stringMatching(/^broken\.yaml document 2 \(IPAddressPool metallb-system\/second\): spec\.addresses\[0\]: .*start is after its end/),
-        expect.stringMatching(/^broken\.yaml document 3 \(BGPPeer metallb-system\/router\): spec\.peerASN: .*4294967296/),
-        expect.stringMatching(/^broken\.yaml document 3 \(BGPPeer metallb-system\/router\): spec\.peerAddress: .*not-an-ip/),
-        expect.stringMatching(/^broken\.yaml document 3 \(BGPPeer metallb-system\/router\): spec\.holdTime: /),
+        expect.stringMatching(/^broken\.yaml:8 document 1 \(IPAddressPool metallb-system\/first\): spec\.addresses\[0\]: .*203\.0\.113\.0\/33/),
+        expect.stringMatching(/^broken\.yaml:17 document 2 \(IPAddressPool metallb-system\/second\): spec\.addresses\[0\]: .*start is after its end/),
+        expect.stringMatching(/^broken\.yaml:26 document 3 \(BGPPeer metallb-system\/router\): spec\.peerASN: .*4294967296/),
+        expect.stringMatching(/^broken\.yaml:27 document 3 \(BGPPeer metallb-system\/router\): spec\.peerAddress: .*not-an-ip/),
+        expect.stringMatching(/^broken\.yaml:28 document 3 \(BGPPeer metallb-system\/router\): spec\.holdTime: /),
       ]),
     );
     expect(lines[lines.length - 1]).toMatch(/^\d+ errors found$/);
+    // In file, document and line order.
+    const places = lines.slice(0, -1).map((l) => Number(/^broken\.yaml:(\d+) /.exec(l)?.[1]));
+    expect(places).toEqual([...places].sort((a, b) => a - b));
     expect(out.stderr).not.toMatch(/at .*\.js:\d+/); // no stack traces
   });
 
   it('reports a YAML syntax error with its file and document', async () => {
     const out = await kubectl('metallb', 'config', 'check', 'bad-yaml.yaml');
     expect(out.code).toBe(1);
-    expect(out.stdout).toMatch(/^bad-yaml\.yaml document 1: invalid YAML: /m);
+    expect(out.stdout).toMatch(/^bad-yaml\.yaml:\d+ document 1: invalid YAML at line \d+, column \d+: \S/m);
+    expect(out.stdout).not.toMatch(/:\n/);
   });
 
   it('prints data alone with -o json', async () => {
@@ -83,6 +87,23 @@ describe('kubectl metallb config check', () => {
     const data = JSON.parse(out.stdout) as { valid: boolean; summary: { pools: { name: string }[] } };
     expect(data.valid).toBe(true);
     expect(data.summary.pools.map((p) => p.name)).toEqual(['production', 'sandbox']);
+  });
+
+  it('prints warnings on stderr, and in the data with -o json', async () => {
+    const text = await kubectl('metallb', 'config', 'check', 'host-bits.yaml');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^configuration is valid: 1 pool \[lab \(254 addresses\)\]/);
+    expect(text.stderr).toMatch(/^warning: host-bits\.yaml:\d+ document 1 \(IPAddressPool metallb-system\/lab\): spec\.addresses\[0\]: "192\.0\.2\.10\/24" has host bits set/m);
+    const json = await kubectl('metallb', 'config', 'check', 'host-bits.yaml', '-o', 'json');
+    const data = JSON.parse(json.stdout) as { valid: boolean; warnings: { path: string; location: { file: string } }[] };
+    expect(data.valid).toBe(true);
+    expect(data.warnings).toEqual([expect.objectContaining({ path: 'spec.addresses[0]', location: expect.objectContaining({ file: 'host-bits.yaml' }) })]);
+  });
+
+  it('does not count a metallb.io object outside metallb-system as configuration', async () => {
+    const out = await kubectl('metallb', 'config', 'check', 'crds.yaml', 'other-namespace.yaml');
+    expect(out.code).toBe(1);
+    expect(out.stdout).toMatch(/^other-namespace\.yaml:\d+ document 1 \(IPAddressPool default\/stray\): metadata\.namespace: must be created in the metallb-system namespace/m);
   });
 
   it.each([

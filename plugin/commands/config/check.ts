@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { Args } from '@oclif/core';
+import { Args, Flags } from '@oclif/core';
 import { stringify } from 'yaml';
 import { MetallbCommand, UserError } from '../../base.js';
+import { DEFAULT_NAMESPACE } from '../../../kube/names.js';
 import { checkFiles, formatFinding, formatSummary, type SourceFile } from '../../services/config-check.js';
 
 /** `kubectl metallb config check FILE...`: validate configuration files offline. */
@@ -10,15 +11,20 @@ export default class ConfigCheck extends MetallbCommand {
   static override description =
     'Reads the legacy ConfigMap metallb-system/config and/or metallb.io objects (IPAddressPool, L2Advertisement, ' +
     'BGPAdvertisement, BGPPeer, BFDProfile, Community) from YAML files, several documents per file, and checks them ' +
-    'together with the same parser the controller uses. Exits 1 when anything is wrong.';
+    'together with the same parser the controller uses. Errors come in file, document and line order; references to ' +
+    'objects not among the files are pending, not errors; warnings (accepted as MetalLB accepts them) go to stderr. ' +
+    'Exits 1 when anything is wrong.';
   static override examples = ['kubectl metallb config check config.yaml', 'kubectl metallb config check pools.yaml peers.yaml -o json'];
   static override strict = false;
   static override args = { file: Args.string({ required: true, description: 'YAML file(s) to check; - reads stdin' }) };
+  static override flags = {
+    namespace: Flags.string({ char: 'n', default: DEFAULT_NAMESPACE, summary: 'The namespace MetalLB runs in: its configuration must be there.' }),
+  };
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(ConfigCheck);
     const files = await Promise.all((argv as string[]).map(readSource));
-    const report = checkFiles(files);
+    const report = checkFiles(files, { namespace: flags.namespace });
 
     if (flags.output === 'json' || flags.output === 'yaml') {
       const data = { valid: report.errors.length === 0, ...report };
@@ -26,6 +32,7 @@ export default class ConfigCheck extends MetallbCommand {
     } else {
       for (const e of report.errors) process.stdout.write(`${formatFinding(e)}\n`);
       for (const p of report.pending) process.stdout.write(`pending: ${formatFinding(p)}\n`);
+      for (const w of report.warnings) process.stderr.write(`warning: ${formatFinding(w)}\n`);
       for (const i of report.ignored) process.stderr.write(`note: ${formatFinding(i)}\n`);
       if (report.errors.length === 0) process.stdout.write(`${formatSummary(report.summary)}\n`);
       else process.stdout.write(`${report.errors.length} error${report.errors.length === 1 ? '' : 's'} found\n`);
