@@ -194,7 +194,18 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     if (status < 0) {
-      Report(SystemError(env, -status, "poll"));
+      // libuv reports POLLERR as EBADF and stops the handle. On a packet socket POLLERR means
+      // a pending socket error, ENETDOWN when the link went down or away: read (and so clear)
+      // it, report it, and watch again, so that the socket receives once the link is back.
+      int err = 0;
+      socklen_t length = sizeof err;
+      if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &length) < 0 || err == 0) {
+        Report(SystemError(env, -status, "poll (the socket no longer receives; close it)"));
+        return;
+      }
+      int rc = uv_poll_start(poll_, UV_READABLE, OnReadable);
+      Report(SystemError(env, err, "AF_PACKET socket"));
+      if (rc != 0 && fd_ >= 0) Report(SystemError(env, -rc, "uv_poll_start (the socket no longer receives; close it)"));
       return;
     }
     for (int i = 0; i < kFramesPerWake && fd_ >= 0; i++) {
