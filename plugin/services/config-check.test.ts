@@ -1,4 +1,5 @@
-import { checkFiles, formatFinding } from './config-check.js';
+import { RULES, type Expect } from '../../test/fixtures/config/metallb-rules.js';
+import { checkFiles, formatFinding, type Finding } from './config-check.js';
 
 const pool = (name: string, address: string, ns = 'metallb-system', extra = '') => `
 apiVersion: metallb.io/v1beta1
@@ -149,5 +150,34 @@ describe('checkFiles', () => {
   it('checks against another namespace when told MetalLB runs there', () => {
     const report = checkFiles([{ path: 'p.yaml', text: pool('p', '192.0.2.0/28') }], { namespace: 'lb' });
     expect(report.errors.map(formatFinding)).toEqual([expect.stringMatching(/metadata\.namespace: must be created in the lb namespace/)]);
+  });
+});
+
+/** `actual` holds exactly the expected findings, each once, by object, field and part of the message. */
+function expectFindings(what: string, actual: readonly Finding[], expected: readonly Expect[] = []): void {
+  const left = [...actual];
+  const missing = expected.filter((e) => {
+    const i = left.findIndex((f) => f.location.object === e.source && f.path === e.path && f.message.includes(e.message));
+    if (i >= 0) left.splice(i, 1);
+    return i < 0;
+  });
+  if (missing.length > 0 || left.length > 0) {
+    throw new Error(
+      `${what}:\n${[...missing.map((m) => `  missing: ${m.source}: ${m.path}: ...${m.message}...`), ...left.map((f) => `  unexpected: ${formatFinding(f)}`)].join('\n')}`,
+    );
+  }
+}
+
+describe('MetalLB rules through config check (each object in a file of its own, in order)', () => {
+  it.each(RULES.map((r) => [r.name, r] as const))('%s', (_name, rule) => {
+    const files = rule.docs.map((text, i) => ({ path: `doc-${i + 1}.yaml`, text }));
+    const report = checkFiles(files, rule.namespace ? { namespace: rule.namespace } : {});
+    expectFindings('errors', report.errors, rule.errors);
+    expectFindings('warnings', report.warnings, rule.warnings);
+    expectFindings('pending', report.pending, rule.pending);
+    expect(report.ignored).toEqual([]);
+    // Every finding is traced to the file and line of its object.
+    for (const f of [...report.errors, ...report.warnings, ...report.pending]) expect(f.location.file).toMatch(/^doc-\d+\.yaml$/);
+    for (const f of [...report.errors, ...report.warnings, ...report.pending]) expect(f.location.line).toBeGreaterThan(0);
   });
 });
