@@ -29,7 +29,7 @@ export class Metrics {
     const registers = [this.registry];
     this.configLoaded = new Gauge({
       name: 'metallb_k8s_client_config_loaded_bool',
-      help: '1 once a valid configuration has been loaded since the agent started (or the recorded last good one applied), 0 before.',
+      help: '1 once a valid configuration has been loaded since the agent started, 0 before (also while it runs on the last good one the controller recorded).',
       registers,
     });
     this.configStale = new Gauge({

@@ -1,0 +1,127 @@
+/**
+ * A node agent process (`dist/agent/main.js`) for end-to-end tests and the demo: spawned with
+ * its flags, its lines on stderr read as they come (`metrics listening on`, `ready`,
+ * `stopped`), waited on, and stopped.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository, whether this file runs from test/agent (jest) or dist/test/agent (compiled). */
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replace(/dist\/$/, '');
+export const AGENT_MAIN = join(repoRoot, 'dist/agent/main.js');
+
+export class AgentProcess {
+  readonly child: ChildProcess;
+  /** Everything it wrote to stderr and stdout. */
+  output = '';
+  metricsPort: number | undefined;
+  ready = false;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exitCode: number | null | undefined;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(
+    readonly node: string,
+    args: string[],
+    options: { env?: NodeJS.ProcessEnv; prefix?: (line: string) => void } = {},
+  ) {
+    if (!existsSync(AGENT_MAIN)) throw new Error(`${AGENT_MAIN} is missing: run npm run build first`);
+    this.child = spawn(process.execPath, [AGENT_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', ...(options.env ?? {}) } });
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => {
+        this.exitCode = code;
+        this.ready = false;
+        this.notify();
+        resolve({ code, signal });
+      });
+    });
+    let partial = '';
+    const onData = (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        this.output += `${line}\n`;
+        if (process.env.E2E_VERBOSE) process.stderr.write(`[${node}] ${line}\n`);
+        options.prefix?.(line);
+        const m = /metrics listening on .*:(\d+)$/.exec(line);
+        if (m) this.metricsPort = Number(m[1]);
+        if (/ ready$/.test(line)) this.ready = true;
+        this.notify();
+      }
+    };
+    this.child.stderr?.on('data', onData);
+    this.child.stdout?.on('data', onData);
+  }
+
+  private notify(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  get alive(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  /** Resolves when `check` holds; fails when the process exits first or after timeoutMs. */
+  waitUntil(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(test);
+      };
+      const test = () => {
+        if (check()) {
+          done();
+          resolve();
+        } else if (!this.alive) {
+          done();
+          reject(new Error(`agent ${this.node} exited (${String(this.exitCode)}) before ${what}:\n${this.output}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`agent ${this.node}: timed out waiting for ${what}:\n${this.output}`));
+      }, timeoutMs);
+      this.waiters.add(test);
+      test();
+    });
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.alive) this.child.kill(signal);
+  }
+
+  /** SIGTERM, SIGKILL after 5 s; resolves with the exit code. */
+  async stop(): Promise<number | null> {
+    if (!this.alive) return this.exitCode ?? null;
+    this.kill('SIGTERM');
+    const timer = setTimeout(() => this.kill('SIGKILL'), 5000);
+    const { code } = await this.exited;
+    clearTimeout(timer);
+    return code;
+  }
+
+  /** Its /metrics text. */
+  async metrics(): Promise<string> {
+    return (await fetch(`http://127.0.0.1:${String(this.metricsPort)}/metrics`)).text();
+  }
+}
+
+/** Runs the agent to its exit (for flag and start-up errors), collecting output. */
+export function runAgent(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<{ code: number | null; output: string; lines: string[] }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [AGENT_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', NODE_NAME: '', ...env } });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`agent ${args.join(' ')} did not exit:\n${output}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output, lines: output.split('\n').filter((l) => l !== '') });
+    });
+  });
+}
