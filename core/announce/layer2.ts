@@ -140,8 +140,9 @@ class Orders {
     readonly names: readonly string[],
     previous?: Orders,
   ) {
-    // About 16 MiB at most, whatever the number of nodes: 100 nodes keep 30-60k addresses.
-    this.memo = new Recent(Math.max(1024, Math.floor((8 << 20) / (names.length * 2 + 64))));
+    // Each generation holds up to 32 MiB of orders: 16k addresses at 1,000 nodes, 127k at 100.
+    // All the addresses in use must fit in one, or every full recomputation hashes again.
+    this.memo = new Recent(Math.max(4096, Math.floor((32 << 20) / (names.length * 2 + 64))));
     if (previous && previous.names.length > 0) {
       const position = new Map(names.map((name, i) => [name, i]));
       const before = new Set(previous.names);
