@@ -1,0 +1,205 @@
+/**
+ * One pass over a Snapshot that every view shares: the configuration the components run on, the
+ * claims mirrored into core's Allocator, every LoadBalancer Service read with core's adapters,
+ * and the layer-2 owner of each of their IPs from core/announce.
+ */
+import { serviceKey, serviceToRequest, type Allocator, type ServiceRequest } from '../allocator/index.js';
+import {
+  announceAll,
+  nodeFromKube,
+  prepareLayer2,
+  serviceFromKube,
+  sliceServiceKey,
+  type AnnounceNode,
+  type AnnounceService,
+  type Layer2Context,
+  type Layer2Service,
+} from '../announce/index.js';
+import { emptyConfig, formatConfigError, selectedPools, type Config, type Pool } from '../config/index.js';
+import { formatIP, parseIP } from '../ip/index.js';
+import { mirrorClaims, readClaims, type Claim } from './claims.js';
+import type { Snapshot } from './model.js';
+
+/** Annotations the controller writes on a Service it assigned. */
+export const ASSIGNED_POOL_ANNOTATION = 'metallb.io/ip-allocated-from-pool';
+export const ASSIGNED_IPS_ANNOTATION = 'metallb.io/assigned-ips';
+
+/** Where the configuration the components run on comes from. */
+export type ConfigSource =
+  /** The current configuration is valid: it is what runs. */
+  | 'current'
+  /** The current one is invalid: the components keep the last good one the controller recorded. */
+  | 'last-good'
+  /** Invalid, and no last good one recorded: a controller starting now would apply nothing. */
+  | 'none';
+
+/** A LoadBalancer Service of ours, read once. */
+export interface LBService {
+  key: string;
+  namespace: string;
+  name: string;
+  object: Record<string, unknown>;
+  /** What it asks the allocator for (or why that cannot be read). */
+  request: ServiceRequest;
+  /** status.loadBalancer.ingress addresses, canonical text. */
+  ingress: string[];
+  /** What the controller recorded on the object (annotations). */
+  annotated: { ips: string[]; pool?: string };
+  /** As core/announce reads it (IPs from status, endpoints from its EndpointSlices). */
+  announce: AnnounceService;
+}
+
+export interface Analysis {
+  snapshot: Snapshot;
+  /** The configuration the components run on (see `configSource`). */
+  config: Config;
+  configSource: ConfigSource;
+  /** Errors of the current configuration, one line each (empty when valid). */
+  configErrors: string[];
+  claims: Claim[];
+  /** Claims by address text. */
+  claimByIP: ReadonlyMap<string, Claim>;
+  /** Core's allocator holding what the claims hold. */
+  allocator: Allocator;
+  /** Sorted by namespace/name. */
+  services: LBService[];
+  byKey: ReadonlyMap<string, LBService>;
+  nodes: AnnounceNode[];
+  /** Nodes whose Ready condition is True (what the agents use when gossip is not running). */
+  alive: ReadonlySet<string>;
+  layer2Context: Layer2Context;
+  /** core/announce's answer per Service key. */
+  layer2: ReadonlyMap<string, Layer2Service>;
+  /** ServiceL2Status objects: the nodes that say they announce each Service (sorted). */
+  announcedBy: ReadonlyMap<string, string[]>;
+  namespaceLabels: ReadonlyMap<string, Readonly<Record<string, string>>>;
+}
+
+type Fields = Record<string, unknown>;
+const isMap = (v: unknown): v is Fields => typeof v === 'object' && v !== null && !Array.isArray(v);
+const mapAt = (m: unknown, k: string): Fields => (isMap(m) && isMap(m[k]) ? m[k] : {});
+const textAt = (m: unknown, k: string): string | undefined => (isMap(m) && typeof m[k] === 'string' ? m[k] : undefined);
+
+/** Canonical text of an address, or undefined when it is not one. */
+export function canonicalIP(text: unknown): string | undefined {
+  const p = parseIP(typeof text === 'string' ? text.trim() : text);
+  return p.ok ? formatIP(p.value) : undefined;
+}
+
+/** Whether a Service is a LoadBalancer Service the controller answers to. */
+export function isOurs(svc: unknown, loadBalancerClass?: string): boolean {
+  const spec = mapAt(svc, 'spec');
+  if (spec.type !== 'LoadBalancer') return false;
+  const cls = textAt(spec, 'loadBalancerClass');
+  return !cls || cls === loadBalancerClass;
+}
+
+/** Whether a Node's Ready condition is True. */
+export function nodeReady(node: unknown): boolean {
+  const conditions = mapAt(node, 'status').conditions;
+  return Array.isArray(conditions) && conditions.some((c) => textAt(c, 'type') === 'Ready' && textAt(c, 'status') === 'True');
+}
+
+/** The configuration the components run on: the current one when valid, else the last good one recorded. */
+export function effectiveConfig(snapshot: Snapshot): { config: Config; source: ConfigSource } {
+  if (snapshot.config.errors.length === 0) return { config: snapshot.config.config, source: 'current' };
+  if (snapshot.lastGood && snapshot.lastGood.errors.length === 0) return { config: snapshot.lastGood.config, source: 'last-good' };
+  return { config: emptyConfig(), source: 'none' };
+}
+
+/** Analyse a snapshot once; every view reads the result. */
+export function analyze(snapshot: Snapshot): Analysis {
+  const { config, source } = effectiveConfig(snapshot);
+  const claims = readClaims(snapshot.claims);
+  const allocator = mirrorClaims(config.pools, claims);
+  const namespaceLabels = new Map(snapshot.namespaces.map((n) => [n.name, n.labels]));
+
+  const slices = new Map<string, unknown[]>();
+  for (const s of snapshot.endpointSlices) {
+    const key = sliceServiceKey(s);
+    if (!key) continue;
+    const list = slices.get(key);
+    if (list) list.push(s);
+    else slices.set(key, [s]);
+  }
+
+  const services: LBService[] = [];
+  for (const object of snapshot.services) {
+    if (!isMap(object) || !isOurs(object, snapshot.loadBalancerClass)) continue;
+    const meta = mapAt(object, 'metadata');
+    const name = textAt(meta, 'name');
+    if (!name) continue;
+    const namespace = textAt(meta, 'namespace') || 'default';
+    const key = serviceKey(namespace, name);
+    const announce = serviceFromKube(object, slices.get(key) ?? []);
+    if (!announce) continue;
+    const annotations = mapAt(meta, 'annotations');
+    const annotatedIPs = (textAt(annotations, ASSIGNED_IPS_ANNOTATION) ?? '')
+      .split(',')
+      .map(canonicalIP)
+      .filter((x): x is string => x !== undefined);
+    const pool = textAt(annotations, ASSIGNED_POOL_ANNOTATION);
+    services.push({
+      key,
+      namespace,
+      name,
+      object,
+      request: serviceToRequest(object, namespaceLabels.get(namespace) ?? {}),
+      ingress: [...announce.ips],
+      annotated: { ips: annotatedIPs, ...(pool ? { pool } : {}) },
+      announce,
+    });
+  }
+  services.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+
+  const nodes = snapshot.nodes.map(nodeFromKube).filter((n): n is AnnounceNode => n !== undefined);
+  const alive = new Set(snapshot.nodes.filter(nodeReady).flatMap((n) => textAt(mapAt(n, 'metadata'), 'name') ?? []));
+  const layer2Context = prepareLayer2(config, nodes, alive);
+  const layer2 = new Map(
+    announceAll(
+      layer2Context,
+      services.map((s) => s.announce),
+    ).map((a) => [serviceKey(a.namespace, a.name), a]),
+  );
+
+  const announcedBy = new Map<string, string[]>();
+  for (const o of snapshot.l2Statuses) {
+    const status = mapAt(o, 'status');
+    const labels = mapAt(mapAt(o, 'metadata'), 'labels');
+    const ns = textAt(status, 'serviceNamespace') ?? textAt(labels, 'metallb.io/service-namespace');
+    const svc = textAt(status, 'serviceName') ?? textAt(labels, 'metallb.io/service-name');
+    const node = textAt(status, 'node') ?? textAt(labels, 'metallb.io/node');
+    if (!ns || !svc || !node) continue;
+    const key = serviceKey(ns, svc);
+    const list = announcedBy.get(key) ?? [];
+    if (!list.includes(node)) list.push(node);
+    announcedBy.set(key, list.sort());
+  }
+
+  return {
+    snapshot,
+    config,
+    configSource: source,
+    configErrors: snapshot.config.errors.map(formatConfigError),
+    claims,
+    claimByIP: new Map(claims.map((c) => [c.address, c])),
+    allocator,
+    services,
+    byKey: new Map(services.map((s) => [s.key, s])),
+    nodes,
+    alive,
+    layer2Context,
+    layer2,
+    announcedBy,
+    namespaceLabels,
+  };
+}
+
+/** Which protocols announce a pool: the advertisements that select it, by kind. */
+export function advertisementsOf(config: Config, pool: Pool): { layer2: string[]; bgp: string[] } {
+  const selects = (ad: Parameters<typeof selectedPools>[0]) => selectedPools(ad, config.pools).some((p) => p.name === pool.name);
+  return {
+    layer2: config.l2Advertisements.filter(selects).map((a) => a.name),
+    bgp: config.bgpAdvertisements.filter(selects).map((a) => a.name),
+  };
+}

@@ -1,0 +1,320 @@
+/**
+ * core/diagnose, table-driven, from plain objects as the API returns them. Node orders for
+ * 192.0.2.10 were computed by hand (`printf '%s' 'node-x#192.0.2.10' | sha256sum`, see
+ * core/announce/layer2.test.ts): node-d, node-c, node-b, node-a.
+ */
+import { parseConfig } from '../config/index.js';
+import { analyze, explainService, formatCount, formatPercent, poolRows, serviceRows, simulateDrain, closest, type Snapshot } from './index.js';
+import { HOLDER_REQUESTS_ANNOTATION } from './claims.js';
+
+const NS = 'metallb-system';
+
+const pool = (name: string, addresses: string[], spec: Record<string, unknown> = {}) => ({
+  apiVersion: 'metallb.io/v1beta1',
+  kind: 'IPAddressPool',
+  metadata: { name, namespace: NS },
+  spec: { addresses, ...spec },
+});
+const l2ad = (name: string, spec: Record<string, unknown> = {}) => ({ apiVersion: 'metallb.io/v1beta1', kind: 'L2Advertisement', metadata: { name, namespace: NS }, spec });
+
+const node = (name: string, ready = true) => ({ metadata: { name, labels: {} }, status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] } });
+const NODES = ['node-a', 'node-b', 'node-c', 'node-d'].map((n) => node(n));
+
+interface SvcOptions {
+  ip?: string;
+  annotations?: Record<string, string>;
+  policy?: 'Cluster' | 'Local';
+  loadBalancerIP?: string;
+  port?: number;
+}
+const svc = (ns: string, name: string, o: SvcOptions = {}) => ({
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { name, namespace: ns, annotations: o.annotations ?? {} },
+  spec: {
+    type: 'LoadBalancer',
+    selector: { app: name },
+    ports: [{ port: o.port ?? 80, protocol: 'TCP' }],
+    ipFamilies: ['IPv4'],
+    ipFamilyPolicy: 'SingleStack',
+    externalTrafficPolicy: o.policy ?? 'Cluster',
+    ...(o.loadBalancerIP ? { loadBalancerIP: o.loadBalancerIP } : {}),
+  },
+  status: { loadBalancer: { ingress: o.ip ? [{ ip: o.ip }] : [] } },
+});
+
+const slice = (ns: string, service: string, nodes: { node: string; ready: boolean }[]) => ({
+  metadata: { name: `${service}-x`, namespace: ns, labels: { 'kubernetes.io/service-name': service } },
+  endpoints: nodes.map((n) => ({ nodeName: n.node, conditions: { ready: n.ready } })),
+});
+
+/** A claim as the controller writes it, recording the holders' requests. */
+const claim = (ip: string, poolName: string, holders: { ns: string; name: string; port?: number }[], sharingKey?: string) => ({
+  apiVersion: 'metallb.io/v1beta1',
+  kind: 'IPClaim',
+  metadata: {
+    name: ip,
+    annotations: {
+      [HOLDER_REQUESTS_ANNOTATION]: JSON.stringify(
+        Object.fromEntries(
+          holders.map((h) => [
+            `${h.ns}/${h.name}`,
+            {
+              namespace: h.ns,
+              name: h.name,
+              labels: {},
+              namespaceLabels: {},
+              families: ['IPv4'],
+              familyPolicy: 'SingleStack',
+              requestedIPs: [],
+              ports: [{ port: h.port ?? 80, protocol: 'TCP' }],
+              trafficPolicy: 'Cluster',
+              selector: { app: h.name },
+              ...(sharingKey ? { sharingKey } : {}),
+            },
+          ]),
+        ),
+      ),
+    },
+  },
+  spec: { ip, pool: poolName, family: 'IPv4', holders: holders.map((h) => ({ namespace: h.ns, name: h.name })), ...(sharingKey ? { sharingKey } : {}) },
+});
+
+function snapshot(parts: Partial<Omit<Snapshot, 'config'>> & { resources?: unknown[]; configMap?: string }): Snapshot {
+  const config = parseConfig({
+    resources: parts.resources ?? [],
+    namespace: NS,
+    ...(parts.configMap ? { configMap: { namespace: NS, name: 'config', text: parts.configMap } } : {}),
+  });
+  return {
+    config,
+    services: parts.services ?? [],
+    namespaces: parts.namespaces ?? [{ name: 'shop', labels: {} }],
+    claims: parts.claims ?? [],
+    endpointSlices: parts.endpointSlices ?? [],
+    nodes: parts.nodes ?? NODES,
+    l2Statuses: parts.l2Statuses ?? [],
+    events: parts.events ?? [],
+  };
+}
+
+describe('counts', () => {
+  it.each([
+    [0n, '0'],
+    [254n, '254'],
+    [16777216n, '16777216'],
+    [1n << 40n, '2^40'],
+    [1n << 64n, '2^64'],
+    [(1n << 64n) - 2n, '~2^63'],
+  ])('formatCount(%s) = %s', (n, text) => expect(formatCount(n)).toBe(text));
+
+  it.each([
+    [0n, 10n, '0%'],
+    [1n, 4n, '25%'],
+    [1n, 3n, '33.33%'],
+    [4n, 4n, '100%'],
+    [1n, 1n << 64n, '<0.01%'],
+    [9999n, 10000n, '99.99%'],
+    [0n, 0n, '0%'],
+  ])('formatPercent(%s, %s) = %s', (used, size, text) => expect(formatPercent(used, size)).toBe(text));
+});
+
+describe('pools', () => {
+  const resources = [
+    pool('lan', ['192.0.2.0/24'], { avoidBuggyIPs: true }),
+    pool('v6', ['2001:db8::/64']),
+    pool('manual', ['198.51.100.0/30'], { autoAssign: false, serviceAllocation: { namespaces: ['shop'] } }),
+    l2ad('all'),
+  ];
+  const claims = [
+    claim('192.0.2.1', 'lan', [{ ns: 'shop', name: 'a' }]),
+    claim(
+      '192.0.2.2',
+      'lan',
+      [
+        { ns: 'shop', name: 'b' },
+        { ns: 'shop', name: 'c', port: 81 },
+      ],
+      'k',
+    ),
+  ];
+
+  it.each([
+    ['lan', { size: '254', used: '2', free: '252', percentUsed: 0.78, source: 'IPAddressPool', protocols: ['layer2'], serves: 'all' }],
+    ['v6', { size: String(1n << 64n), used: '0', display: expect.objectContaining({ size: '2^64', percentUsed: '0%' }) }],
+    ['manual', { size: '4', autoAssign: false, serves: 'shop' }],
+  ])('%s is counted with the allocator rules', (name, expected) => {
+    const rows = poolRows(analyze(snapshot({ resources, claims })));
+    expect(rows.map((r) => r.name)).toEqual(['lan', 'manual', 'v6']);
+    expect(rows.find((r) => r.name === name)).toMatchObject(expected);
+  });
+
+  it('lists held addresses with every holder of a shared one (-v)', () => {
+    const [lan] = poolRows(analyze(snapshot({ resources, claims })), { name: 'lan', verbose: true });
+    expect(lan?.addresses).toEqual([
+      { ip: '192.0.2.1', holders: ['shop/a'] },
+      { ip: '192.0.2.2', holders: ['shop/b', 'shop/c'], sharingKey: 'k' },
+    ]);
+  });
+
+  it('reads pools from the legacy ConfigMap alike', () => {
+    const configMap = 'address-pools:\n- name: legacy\n  protocol: layer2\n  addresses:\n  - 203.0.113.0/24\n';
+    const [row] = poolRows(analyze(snapshot({ configMap })));
+    expect(row).toMatchObject({ name: 'legacy', source: 'ConfigMap', size: '256', protocols: ['layer2'] });
+  });
+
+  it('keeps to the last good configuration when the current one is invalid', () => {
+    const bad = snapshot({ resources: [pool('broken', ['192.0.2.0/33'])] });
+    const lastGood = parseConfig({ resources: [pool('good', ['192.0.2.0/28'])], namespace: NS });
+    const a = analyze({ ...bad, lastGood });
+    expect(a.configSource).toBe('last-good');
+    expect(a.configErrors[0]).toMatch(/192\.0\.2\.0\/33/);
+    expect(poolRows(a).map((r) => r.name)).toEqual(['good']);
+  });
+});
+
+describe('services and explain', () => {
+  const resources = [pool('lan', ['192.0.2.8/29']), pool('small', ['198.51.100.1/32']), l2ad('all')];
+  const base = {
+    resources,
+    services: [
+      svc('shop', 'web', { ip: '192.0.2.10' }),
+      svc('shop', 'full', { annotations: { 'metallb.io/address-pool': 'small' } }),
+      svc('shop', 'holder', { ip: '198.51.100.1' }),
+      svc('shop', 'thief', { annotations: { 'metallb.io/loadBalancerIPs': '192.0.2.10' } }),
+      svc('shop', 'local', { ip: '192.0.2.9', policy: 'Local' }),
+      svc('shop', 'broken', { annotations: { 'metallb.io/loadBalancerIPs': 'nope' } }),
+      svc('shop', 'old', { annotations: { 'metallb.universe.tf/address-pool': 'lan' } }),
+      { metadata: { name: 'plain', namespace: 'shop' }, spec: { type: 'ClusterIP' } },
+    ],
+    claims: [
+      claim('192.0.2.10', 'lan', [{ ns: 'shop', name: 'web' }]),
+      claim('198.51.100.1', 'small', [{ ns: 'shop', name: 'holder' }]),
+      claim('192.0.2.9', 'lan', [{ ns: 'shop', name: 'local' }]),
+    ],
+    endpointSlices: [slice('shop', 'web', [{ node: 'node-a', ready: true }]), slice('shop', 'local', [{ node: 'node-b', ready: false }])],
+  };
+
+  it.each([
+    ['web', 'ok', /^192\.0\.2\.10 from pool lan, announced by node-d over layer 2$/],
+    ['full', 'pending', /pool "small" is full: 1\/1/],
+    ['thief', 'pending', /192\.0\.2\.10 is already in use by shop\/web/],
+    ['local', 'not announced', /externalTrafficPolicy Local and no ready endpoint|no ready endpoint/],
+    ['broken', 'config error', /metallb\.io\/loadBalancerIPs/],
+    ['old', 'pending', /would assign it an address from pool lan/],
+  ])('%s is %s', (name, status, reason) => {
+    const rows = serviceRows(analyze(snapshot(base)));
+    expect(rows.map((r) => r.name)).toEqual(['broken', 'full', 'holder', 'local', 'old', 'thief', 'web']);
+    const row = rows.find((r) => r.name === name);
+    expect(row?.status).toBe(status);
+    expect(row?.reason).toMatch(reason);
+  });
+
+  it('explains a healthy Service: verdict, pools, owner and next candidate', () => {
+    const e = explainService(analyze(snapshot(base)), 'shop', 'web');
+    expect(e?.verdict).toBe('assigned 192.0.2.10 from pool lan, announced by node-d over layer 2');
+    expect(e?.pools).toEqual([
+      { pool: 'lan', verdict: 'assigned', reason: 'holds 192.0.2.10' },
+      { pool: 'small', verdict: 'no', reason: expect.stringMatching(/pool "small" is full/) },
+    ]);
+    expect(e?.layer2[0]).toMatchObject({ ip: '192.0.2.10', owner: 'node-d', next: 'node-c', candidates: ['node-d', 'node-c', 'node-b', 'node-a'] });
+    expect(e?.disagreements).toEqual([expect.stringMatching(/no ServiceL2Status from node-d/)]);
+  });
+
+  it('says when ServiceL2Status names another node than core/announce', () => {
+    const l2Statuses = [{ metadata: { name: 'x' }, status: { node: 'node-a', serviceName: 'web', serviceNamespace: 'shop' } }];
+    const e = explainService(analyze(snapshot({ ...base, l2Statuses })), 'shop', 'web');
+    expect(e?.statusNodes).toEqual(['node-a']);
+    expect(e?.disagreements).toEqual([expect.stringMatching(/ServiceL2Status says node-a announces it, but node-d should/)]);
+  });
+
+  it('moves to the next candidate when the owner is not Ready', () => {
+    const nodes = [node('node-a'), node('node-b'), node('node-c'), node('node-d', false)];
+    const e = explainService(analyze(snapshot({ ...base, nodes })), 'shop', 'web');
+    expect(e?.layer2[0]).toMatchObject({ owner: 'node-c', next: 'node-b' });
+    expect(e?.layer2[0]?.ineligible).toEqual([{ node: 'node-d', reasons: ['not Ready'] }]);
+  });
+
+  it('flags deprecated annotation names and where each request field came from', () => {
+    const e = explainService(analyze(snapshot(base)), 'shop', 'old');
+    expect(e?.request.pool).toEqual({ value: 'lan', from: expect.stringMatching(/metallb\.universe\.tf\/address-pool \(deprecated/), deprecated: true });
+    const thief = explainService(analyze(snapshot(base)), 'shop', 'thief');
+    expect(thief?.request.requestedIPs).toEqual([{ value: '192.0.2.10', from: 'annotation metallb.io/loadBalancerIPs' }]);
+    expect(thief?.pools.find((p) => p.pool === 'small')).toMatchObject({ verdict: 'no', reason: expect.stringMatching(/not in it/) });
+    expect(thief?.fix).toMatch(/request another address/);
+  });
+
+  it('names the Local policy problem with the nodes that have endpoints', () => {
+    const e = explainService(analyze(snapshot(base)), 'shop', 'local');
+    expect(e?.traffic).toEqual({ policy: 'Local', readyNodes: [], readyEndpoints: 0, endpointsWithoutNode: 0 });
+    expect(e?.fix).toMatch(/pods ready/);
+  });
+
+  it('shows sharing partners on one IP', () => {
+    const services = [
+      svc('shop', 'a', { ip: '192.0.2.10', annotations: { 'metallb.io/allow-shared-ip': 'k' } }),
+      svc('shop', 'b', { ip: '192.0.2.10', port: 81, annotations: { 'metallb.io/allow-shared-ip': 'k' } }),
+    ];
+    const claims = [
+      claim(
+        '192.0.2.10',
+        'lan',
+        [
+          { ns: 'shop', name: 'a' },
+          { ns: 'shop', name: 'b', port: 81 },
+        ],
+        'k',
+      ),
+    ];
+    const endpointSlices = [slice('shop', 'a', [{ node: 'node-a', ready: true }]), slice('shop', 'b', [{ node: 'node-b', ready: true }])];
+    const a = analyze(snapshot({ resources, services, claims, endpointSlices }));
+    expect(explainService(a, 'shop', 'a')?.sharing).toEqual({ key: 'k', partners: ['shop/b'], sameIP: ['shop/b'] });
+    expect(serviceRows(a).map((r) => [r.name, r.sharedWith, r.announcingNodes])).toEqual([
+      ['a', ['shop/b'], ['node-d']],
+      ['b', ['shop/a'], ['node-d']],
+    ]);
+  });
+
+  it('picks up events about the Service, latest last', () => {
+    const ev = (reason: string, at: string) => ({
+      involvedObject: { kind: 'Service', name: 'full', namespace: 'shop' },
+      type: 'Warning',
+      reason,
+      message: reason,
+      count: 1,
+      lastTimestamp: at,
+    });
+    const events = [
+      ev('B', '2025-01-02T00:00:00Z'),
+      ev('A', '2025-01-01T00:00:00Z'),
+      { ...ev('C', '2025-01-03T00:00:00Z'), involvedObject: { kind: 'Service', name: 'web', namespace: 'shop' } },
+    ];
+    expect(explainService(analyze(snapshot({ ...base, events })), 'shop', 'full')?.events.map((e) => e.reason)).toEqual(['A', 'B']);
+  });
+});
+
+describe('simulate drain', () => {
+  it('moves each address the node owns to its next candidate, and says what is left unannounced', () => {
+    const resources = [pool('lan', ['192.0.2.8/29']), l2ad('all')];
+    const services = [svc('shop', 'web', { ip: '192.0.2.10' }), svc('shop', 'local', { ip: '192.0.2.11', policy: 'Local' })];
+    const endpointSlices = [slice('shop', 'web', [{ node: 'node-a', ready: true }]), slice('shop', 'local', [{ node: 'node-d', ready: true }])];
+    const a = analyze(snapshot({ resources, services, endpointSlices }));
+    const report = simulateDrain(a, 'node-d');
+    expect(report.known).toBe(true);
+    expect(report.moves).toEqual([
+      { service: 'shop/local', ip: '192.0.2.11', to: null, reason: expect.stringMatching(/no ready endpoint/) },
+      { service: 'shop/web', ip: '192.0.2.10', to: 'node-c', reason: null },
+    ]);
+    expect(report.unannounced).toEqual(['shop/local']);
+    expect(simulateDrain(a, 'node-z').known).toBe(false);
+  });
+});
+
+describe('closest', () => {
+  it.each([
+    ['wbe', ['web', 'api', 'db'], ['web']],
+    ['pool', ['pools', 'peers', 'services'], ['pools']],
+    ['explain', ['explain svc', 'pools'], ['explain svc']],
+    ['zzzzzz', ['web'], []],
+  ])('closest(%s)', (typed, names, expected) => expect(closest(typed, names)).toEqual(expected));
+});

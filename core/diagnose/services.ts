@@ -1,0 +1,215 @@
+/**
+ * Every LoadBalancer Service in one row, and the one-word state with its reason, decided with
+ * core's allocator (what the controller would do) and core/announce (who announces).
+ */
+import type { Layer2IP, NodeVerdict } from '../announce/index.js';
+import { advertisementsOf, type Analysis, type LBService } from './analyze.js';
+import type { ServiceState } from './model.js';
+
+/** A Service's state in one word, the reason in one line, and what to do about it. */
+export interface Judgement {
+  state: ServiceState;
+  /** One line: why (for `ok`: where it is announced from). */
+  reason: string;
+  /** The next step, when something is wrong and the user can fix it. */
+  fix?: string;
+}
+
+/** One row of `kubectl metallb services`. Field names are stable (-o json|yaml). */
+export interface ServiceRow {
+  namespace: string;
+  name: string;
+  /** Assigned addresses (status.loadBalancer.ingress). */
+  ips: string[];
+  pool: string | null;
+  /** `layer2`, `bgp`: how the pool is announced. */
+  protocols: ('layer2' | 'bgp')[];
+  /** The nodes announcing it over layer 2, as core/announce computes (one per IP, deduplicated). */
+  announcingNodes: string[];
+  /** The nodes whose ServiceL2Status says they announce it. */
+  statusNodes: string[];
+  sharingKey: string | null;
+  /** Other Services on the same addresses. */
+  sharedWith: string[];
+  trafficPolicy: 'Cluster' | 'Local';
+  status: ServiceState;
+  reason: string;
+}
+
+export interface ServiceRowOptions {
+  /** Only Services of this namespace (undefined: all). */
+  namespace?: string;
+}
+
+/** Every LoadBalancer Service of ours, sorted by namespace and name. */
+export function serviceRows(a: Analysis, options: ServiceRowOptions = {}): ServiceRow[] {
+  return a.services.filter((s) => options.namespace === undefined || s.namespace === options.namespace).map((s) => serviceRow(a, s));
+}
+
+export function serviceRow(a: Analysis, s: LBService): ServiceRow {
+  const pool = poolOf(a, s);
+  const poolObject = pool ? a.config.pools.find((p) => p.name === pool) : undefined;
+  const ads = poolObject ? advertisementsOf(a.config, poolObject) : { layer2: [], bgp: [] };
+  const l2 = a.layer2.get(s.key);
+  const owners = [...new Set((l2?.ips ?? []).flatMap((ip) => (ip.owner ? [ip.owner] : [])))];
+  const sharedWith = [...new Set((l2?.ips ?? []).flatMap((ip) => ip.sharedWith))].sort();
+  const judgement = judge(a, s);
+  return {
+    namespace: s.namespace,
+    name: s.name,
+    ips: s.ingress,
+    pool: pool ?? null,
+    protocols: [...(ads.layer2.length > 0 ? (['layer2'] as const) : []), ...(ads.bgp.length > 0 ? (['bgp'] as const) : [])],
+    announcingNodes: owners,
+    statusNodes: a.announcedBy.get(s.key) ?? [],
+    sharingKey: (s.request.ok ? s.request.request.sharingKey : undefined) ?? null,
+    sharedWith,
+    trafficPolicy: s.announce.trafficPolicy,
+    status: judgement.state,
+    reason: judgement.reason,
+  };
+}
+
+/** The pool of the Service's addresses: found by address, as the agents do; else the one the controller recorded. */
+export function poolOf(a: Analysis, s: LBService): string | undefined {
+  for (const text of s.ingress) {
+    const claim = a.claimByIP.get(text);
+    const pool = claim ? a.allocator.poolFor(claim.ip) : undefined;
+    if (pool) return pool;
+  }
+  const held = a.allocator.allocation(s.key);
+  if (held) return held.pool;
+  if (s.ingress.length > 0) {
+    for (const l2 of a.layer2.get(s.key)?.ips ?? []) if (l2.pool) return l2.pool;
+  }
+  return s.annotated.pool;
+}
+
+/** The state word of a Service and why, with the fix when there is one. */
+export function judge(a: Analysis, s: LBService): Judgement {
+  if (!s.request.ok) return { state: 'config error', reason: s.request.failure.message, fix: 'fix the Service: the controller cannot read its request' };
+  if (a.configSource === 'none') {
+    return {
+      state: 'config error',
+      reason: 'the configuration is invalid and no last good one is recorded, so the controller assigns nothing',
+      fix: 'fix the configuration (kubectl metallb config check)',
+    };
+  }
+  if (s.ingress.length === 0) return pending(a, s);
+
+  const l2 = a.layer2.get(s.key);
+  const pool = poolOf(a, s);
+  const poolObject = pool ? a.config.pools.find((p) => p.name === pool) : undefined;
+  if (!poolObject) {
+    return {
+      state: 'not announced',
+      reason: `${s.ingress.join(', ')} ${s.ingress.length > 1 ? 'are' : 'is'} in no address pool of the configuration, so no node announces it`,
+      fix: 'the controller revokes such an address: check that it runs, or request an address from a pool (kubectl metallb pools)',
+    };
+  }
+  const ads = advertisementsOf(a.config, poolObject);
+  if (ads.layer2.length === 0 && ads.bgp.length === 0) {
+    return {
+      state: 'not announced',
+      reason: `no L2Advertisement or BGPAdvertisement selects pool "${pool}"`,
+      fix: `create an L2Advertisement (or a BGPAdvertisement) selecting pool ${pool}`,
+    };
+  }
+  if (ads.layer2.length > 0) {
+    const missing = (l2?.ips ?? []).filter((ip) => !ip.owner);
+    if (missing.length > 0 && ads.bgp.length === 0) {
+      const first = missing[0]!;
+      return { state: 'not announced', reason: noOwnerText(a, s, first), ...fixFor(s, first) };
+    }
+    const owners = [...new Set((l2?.ips ?? []).flatMap((ip) => (ip.owner ? [ip.owner] : [])))];
+    if (owners.length > 0) return { state: 'ok', reason: `${s.ingress.join(', ')} from pool ${pool}, announced by ${owners.join(', ')} over layer 2` };
+  }
+  return { state: 'ok', reason: `${s.ingress.join(', ')} from pool ${pool}, advertised over BGP (${ads.bgp.join(', ')})` };
+}
+
+function pending(a: Analysis, s: LBService): Judgement {
+  if (!s.request.ok) throw new Error('unreachable');
+  const held = a.allocator.allocation(s.key);
+  if (held) {
+    const ips = held.ips.map((ip) => a.claims.find((c) => c.ip.family === ip.family && c.ip.value === ip.value)?.address ?? '').filter(Boolean);
+    return {
+      state: 'pending',
+      reason: `its claims hold ${ips.join(', ')} from pool ${held.pool}, but its status shows no address yet`,
+      fix: 'the controller writes the status: check that it runs (kubectl -n metallb-system get pods)',
+    };
+  }
+  const answer = a.allocator.assign(s.request.request, { dryRun: true });
+  if (!answer.ok) return { state: 'pending', reason: answer.failure.message, ...(fixOfFailure(answer.failure.message) ?? {}) };
+  return {
+    state: 'pending',
+    reason: `nothing holds it back: the controller would assign it an address from pool ${answer.pool} now`,
+    fix: 'check that the controller runs (kubectl -n metallb-system get pods) and read its events (kubectl metallb explain svc)',
+  };
+}
+
+/** Allocator messages end with the fix after "; ": split it off. */
+function fixOfFailure(message: string): { fix: string } | undefined {
+  const at = message.lastIndexOf('; ');
+  return at > 0 ? { fix: message.slice(at + 2) } : undefined;
+}
+
+/** Why no node announces `ip`, in one line. */
+export function noOwnerText(a: Analysis, s: LBService, ip: Layer2IP): string {
+  switch (ip.reason) {
+    case 'no-pool':
+      return `${ip.ip} is in no address pool of the configuration`;
+    case 'no-advertisement':
+      return `no L2Advertisement selects pool "${ip.pool ?? ''}"`;
+    case 'no-ready-endpoint':
+      return `no ready endpoint on any node: nothing would answer ${ip.ip}`;
+    case 'no-eligible-node':
+    default: {
+      if (s.announce.trafficPolicy === 'Local') {
+        const withEndpoints = endpointNodes(s);
+        return withEndpoints.length === 0
+          ? `externalTrafficPolicy Local and no ready endpoint on a known node`
+          : `externalTrafficPolicy Local: the nodes with a ready endpoint (${withEndpoints.join(', ')}) may not announce ${ip.ip} (${ineligibleText(ip.ineligible.filter((v) => withEndpoints.includes(v.node)))})`;
+      }
+      return `no node may announce ${ip.ip} (${ineligibleText(ip.ineligible)})`;
+    }
+  }
+}
+
+function fixFor(s: LBService, ip: Layer2IP): { fix?: string } {
+  switch (ip.reason) {
+    case 'no-advertisement':
+      return { fix: `create an L2Advertisement selecting pool ${ip.pool ?? ''}` };
+    case 'no-ready-endpoint':
+      return { fix: `make the Service's pods ready (kubectl -n ${s.namespace} get endpointslices -l kubernetes.io/service-name=${s.name})` };
+    case 'no-eligible-node':
+      return s.announce.trafficPolicy === 'Local'
+        ? { fix: 'run a ready pod on a node that may announce (selected, Ready, not excluded), or set externalTrafficPolicy Cluster' }
+        : { fix: 'make a node eligible: Ready, selected by the L2Advertisement nodeSelectors, not labelled exclude-from-external-load-balancers' };
+    default:
+      return {};
+  }
+}
+
+/** The nodes hosting a ready (or serving, not terminating) endpoint of the Service, sorted. */
+export function endpointNodes(s: LBService): string[] {
+  return [...new Set(s.announce.endpoints.filter((e) => e.nodeName && (e.ready || (e.serving && !e.terminating))).map((e) => e.nodeName as string))].sort();
+}
+
+const REASON_WORDS: Record<string, string> = {
+  'not-selected': 'not selected by the L2Advertisement',
+  'not-alive': 'not Ready',
+  'network-unavailable': 'NetworkUnavailable',
+  excluded: 'labelled exclude-from-external-load-balancers',
+  'no-endpoint': 'no ready endpoint',
+};
+
+/** `node-1: not Ready; node-2: no ready endpoint`. */
+export function ineligibleText(list: readonly NodeVerdict[]): string {
+  if (list.length === 0) return 'no nodes';
+  return list.map((v) => `${v.node}: ${v.reasons.map((r) => REASON_WORDS[r] ?? r).join(', ')}`).join('; ');
+}
+
+/** A node reason in words. */
+export function reasonWords(reason: string): string {
+  return REASON_WORDS[reason] ?? reason;
+}
