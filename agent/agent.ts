@@ -145,7 +145,7 @@ export class Agent {
     const { membership } = this.options;
     await Promise.all([this.cluster.start(), this.config.start(), this.status.start()]);
     if (membership) {
-      membership.on('change', () => this.announcer.allChanged());
+      membership.on('change', () => this.announcer.aliveChanged());
       try {
         await membership.start();
       } catch (e) {
@@ -154,8 +154,7 @@ export class Agent {
       this.updateSeeds();
       await this.waitForJoin();
     }
-    this.announcer.allChanged();
-    await this.announcer.idle();
+    await this.announcer.start();
     this.status.begin();
     this.isReady = true;
     this.options.metrics.setSynced(true);

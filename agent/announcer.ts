@@ -7,9 +7,12 @@
  *
  * - a Service or one of its EndpointSlices changing recomputes that Service and the Services
  *   sharing an address with it (before or after the change), against the prepared context;
- * - the configuration, the nodes or the live set changing prepares a new context
- *   (core/announce reuses the hash orders while the node names stay) and recomputes every
- *   Service, yielding to the event loop every few hundred so probes, watches and gossip go on.
+ * - nodes dying (the live set shrinking) prepares a new context and recomputes only the
+ *   Services they owned, so a failover costs the dead node's share;
+ * - the configuration, the nodes (labels, conditions, addresses) or a node coming back prepares
+ *   a new context (core/announce reuses the hash orders while the node names stay) and
+ *   recomputes every Service, yielding to the event loop every few hundred so probes, watches
+ *   and gossip go on.
  *
  * Per Service, what changed for this node goes out: the speaker gets the whole set of IPs this
  * node owns (only when it changed), the status writer what to publish, and a Service this node
@@ -45,7 +48,7 @@ export interface Speaker {
 export interface AnnouncerMetrics {
   setAnnounced(protocol: 'layer2', service: string, node: string, ip: string, on: boolean): void;
   setAnnouncedServices(protocol: 'layer2', count: number): void;
-  observeRecompute(scope: 'service' | 'all', seconds: number): void;
+  observeRecompute(scope: 'service' | 'liveness' | 'all', seconds: number): void;
   setAliveNodes(n: number): void;
 }
 
@@ -92,11 +95,17 @@ export class Announcer {
   private readonly results = new Map<string, Layer2Service>();
   private readonly dirty = new Set<string>();
   private all = false;
+  private aliveDirty = false;
+  /** The live set the context was prepared with. */
+  private ctxAlive: ReadonlySet<string> = new Set();
   private timer: unknown;
   private flushing: Promise<void> | undefined;
   private speakerDirty = false;
   private stopped = false;
+  private started = false;
   private passes = 0;
+  /** The index of Services (byIP) has been filled from the cluster's copy once. */
+  private indexed = false;
   private readonly clock: Clock;
   private readonly timers: Timers;
   private readonly log: Logger;
@@ -107,15 +116,37 @@ export class Announcer {
     this.log = options.log ?? silentLogger;
   }
 
+  /**
+   * Starts deciding: until then changes are only noted (the agent first waits for its watches,
+   * the configuration and the gossip, so it never decides from half a picture). Resolves once
+   * the first full pass is done.
+   */
+  async start(): Promise<void> {
+    this.started = true;
+    this.allChanged();
+    await this.idle();
+  }
+
   /** A Service, or one of its EndpointSlices, changed (or went away). */
   serviceChanged(key: string): void {
     this.dirty.add(key);
     this.schedule();
   }
 
-  /** The configuration, the nodes or the live set changed: every Service may have another owner. */
+  /** The configuration or the nodes changed: every Service may have another owner. */
   allChanged(): void {
     this.all = true;
+    this.schedule();
+  }
+
+  /**
+   * The live set changed. When nodes only died, only the Services they owned can change hands
+   * (removing other candidates never changes who is first), so only those are recomputed: a
+   * failover costs the dead node's share of the Services, not all of them. A node coming back
+   * may rank first anywhere: everything is recomputed.
+   */
+  aliveChanged(): void {
+    this.aliveDirty = true;
     this.schedule();
   }
 
@@ -141,18 +172,18 @@ export class Announcer {
       this.timer = undefined;
     }
     while (this.flushing) await this.flushing;
-    if (this.stopped || (!this.all && this.dirty.size === 0)) return;
+    if (!this.started || this.stopped || (!this.all && !this.aliveDirty && this.dirty.size === 0)) return;
     this.flushing = this.run().finally(() => {
       this.flushing = undefined;
     });
     await this.flushing;
     // Changes that came during the pass.
-    if (!this.stopped && (this.all || this.dirty.size > 0)) this.schedule();
+    if (!this.stopped && (this.all || this.aliveDirty || this.dirty.size > 0)) this.schedule();
   }
 
   /** Resolves once nothing is pending or running. */
   async idle(): Promise<void> {
-    while (!this.stopped && (this.flushing || this.timer !== undefined || this.all || this.dirty.size > 0)) await this.flush();
+    while (this.started && !this.stopped && (this.flushing || this.timer !== undefined || this.all || this.aliveDirty || this.dirty.size > 0)) await this.flush();
   }
 
   /** Stops recomputing (what is announced stays until the speaker is closed). */
@@ -164,7 +195,7 @@ export class Announcer {
   }
 
   private schedule(): void {
-    if (this.stopped || this.timer !== undefined || this.flushing) return;
+    if (!this.started || this.stopped || this.timer !== undefined || this.flushing) return;
     this.timer = this.timers.setTimeout(() => {
       this.timer = undefined;
       void this.flush().catch((e: unknown) => this.log.error(`recomputing the announcements (a bug): ${describeError(e)}`));
@@ -173,12 +204,27 @@ export class Announcer {
 
   private async run(): Promise<void> {
     const start = this.clock.monotonic();
-    const full = this.all;
+    let full = this.all;
+    const aliveOnly = !full && this.aliveDirty;
     this.all = false;
+    this.aliveDirty = false;
     const keys = [...this.dirty];
     this.dirty.clear();
+    let scope: 'all' | 'liveness' | 'service' = full ? 'all' : 'service';
+    if (aliveOnly) {
+      const alive = this.options.alive();
+      const before = this.ctxAlive;
+      if (!this.ctx || [...alive].some((n) => !before.has(n))) full = true;
+      else {
+        scope = 'liveness';
+        const lost = new Set([...before].filter((n) => !alive.has(n)));
+        this.ctx = this.prepare(alive);
+        for (const [key, r] of this.results) if (r.ips.some((ip) => ip.owner !== undefined && lost.has(ip.owner))) keys.push(key);
+      }
+    }
     if (full) {
-      await this.recomputeAll();
+      scope = 'all';
+      await this.recomputeAll(keys);
       this.passes++;
     } else {
       this.recomputeSome(keys);
@@ -194,7 +240,7 @@ export class Announcer {
       }
     }
     this.options.metrics?.setAnnouncedServices('layer2', this.mine.size);
-    this.options.metrics?.observeRecompute(full ? 'all' : 'service', (this.clock.monotonic() - start) / 1000);
+    this.options.metrics?.observeRecompute(scope, (this.clock.monotonic() - start) / 1000);
   }
 
   /** The Service as core/announce reads it, or undefined when it is gone (or not ours any more). */
@@ -203,41 +249,49 @@ export class Announcer {
     return svc ? serviceFromKube(svc, this.options.slicesOf(key)) : undefined;
   }
 
-  private prepare(): Layer2Context {
+  private prepare(alive: ReadonlySet<string> = this.options.alive()): Layer2Context {
     const nodes: AnnounceNode[] = [];
     for (const n of this.options.nodes()) {
       const node = nodeFromKube(n);
       if (node) nodes.push(node);
     }
-    const alive = this.options.alive();
+    this.ctxAlive = alive;
     this.options.metrics?.setAliveNodes(nodes.filter((n) => alive.has(n.name)).length);
     return prepareLayer2(this.options.config() ?? emptyConfig(), nodes, alive, this.ctx ? { previous: this.ctx } : {});
   }
 
-  private async recomputeAll(): Promise<void> {
-    this.ctx = this.prepare();
-    const services = this.options.services();
-    // Sharing is looked up among every Service, so all are read in before any is decided.
-    for (const key of [...this.results.keys()]) if (!services.has(key)) this.byIP.delete(...split(key));
-    const current: AnnounceService[] = [];
-    for (const key of services.keys()) {
-      const s = this.read(key);
-      if (!s) continue;
-      this.byIP.set(s);
-      current.push(s);
+  /** Brings the index of Services up to date for the keys that changed (all of them the first time). */
+  private reread(keys: Iterable<string>): void {
+    for (const key of keys) {
+      const now = this.read(key);
+      if (now) this.byIP.set(now);
+      else this.byIP.delete(...split(key));
     }
-    for (const key of [...this.mine.keys(), ...this.results.keys()]) if (!services.has(key)) this.apply(key, undefined);
+  }
+
+  private async recomputeAll(keys: string[]): Promise<void> {
+    this.ctx = this.prepare();
+    // The Services themselves did not change (those that did are in `keys`): only the context did.
+    if (!this.indexed) {
+      this.indexed = true;
+      this.reread(new Set([...this.options.services().keys(), ...this.results.keys()]));
+    } else this.reread(keys);
+    for (const key of [...this.mine.keys(), ...this.results.keys()]) if (!this.byIP.get(...split(key))) this.apply(key, undefined);
     const batch = Math.max(1, this.options.batch ?? 256);
-    for (let i = 0; i < current.length; i++) {
-      const s = current[i] as AnnounceService;
+    let n = 0;
+    for (const s of [...this.byIP.values()]) {
       this.apply(serviceKey(s), s);
-      if ((i + 1) % batch === 0) await new Promise<void>((r) => setImmediate(r));
+      if (++n % batch === 0) await new Promise<void>((r) => setImmediate(r));
       if (this.stopped) return;
     }
   }
 
   private recomputeSome(keys: string[]): void {
     if (!this.ctx) this.ctx = this.prepare();
+    if (!this.indexed) {
+      this.indexed = true;
+      this.reread(this.options.services().keys());
+    }
     const touched = new Set<string>();
     for (const key of keys) {
       // The Services sharing an address with it, before the change (they may lose a sharer)...
@@ -270,6 +324,10 @@ export class Announcer {
     if (result) this.results.set(key, result);
     else this.results.delete(key);
 
+    const before = this.mine.get(key);
+    // Most Services, most of the time: another node announces them, as before.
+    if (!before && !result?.ips.some((ip) => ip.owner === nodeName)) return;
+
     const next = new Map<string, readonly string[]>();
     const owners = new Set<string>();
     for (const ip of result?.ips ?? []) {
@@ -277,10 +335,10 @@ export class Announcer {
       owners.add(ip.owner);
       if (ip.owner === nodeName) next.set(ip.ip, ip.candidates[0]?.interfaces ?? []);
     }
-    const before = this.mine.get(key) ?? new Map<string, readonly string[]>();
+    const had = before ?? new Map<string, readonly string[]>();
 
     // The speaker's set: per IP, the Services this node answers it for.
-    for (const [ip, interfaces] of before) {
+    for (const [ip, interfaces] of had) {
       if (next.has(ip) && sameList(next.get(ip) as readonly string[], interfaces)) continue;
       const o = this.owned.get(ip);
       o?.services.delete(key);
@@ -289,7 +347,7 @@ export class Announcer {
       if (!next.has(ip)) this.options.metrics?.setAnnounced('layer2', key, nodeName, ip, false);
     }
     for (const [ip, interfaces] of next) {
-      if (before.has(ip) && sameList(before.get(ip) as readonly string[], interfaces)) continue;
+      if (had.has(ip) && sameList(had.get(ip) as readonly string[], interfaces)) continue;
       const o = this.owned.get(ip);
       if (o) {
         o.services.add(key);
@@ -306,11 +364,11 @@ export class Announcer {
       this.options.status?.set(key, { interfaces, owners });
     } else this.options.status?.set(key, undefined);
 
-    if (before.size === 0 && next.size > 0) {
+    if (had.size === 0 && next.size > 0) {
       this.log.info(`announcing ${key} (${[...next.keys()].join(', ')}) from this node`);
       const svc = this.options.services().get(key);
       if (svc) void this.options.recorder?.event(svc, 'Normal', 'nodeAssigned', `announcing from node "${nodeName}" with protocol "layer2"`);
-    } else if (before.size > 0 && next.size === 0) {
+    } else if (had.size > 0 && next.size === 0) {
       const why = result?.ips.map((ip) => (ip.owner ? `${ip.ip}: ${ip.owner}` : `${ip.ip}: ${ip.reason}`)).join(', ');
       this.log.info(`no longer announcing ${key}${why ? ` (${why})` : ' (gone)'}`);
     }

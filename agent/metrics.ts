@@ -58,7 +58,7 @@ export class Metrics {
     });
     this.recompute = new Histogram({
       name: 'metallb_agent_recompute_duration_seconds',
-      help: 'Time to recompute what this node announces: scope "service" for the Services that changed, "all" after a node, membership or configuration change.',
+      help: 'Time to recompute what this node announces: scope "service" for the Services that changed, "liveness" for the Services of nodes that died, "all" after a configuration or Node change or a node coming back.',
       labelNames: ['scope'],
       buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers,
@@ -99,7 +99,7 @@ export class Metrics {
     this.statusWrites.inc({ op, result: ok ? 'ok' : 'error' });
   }
 
-  observeRecompute(scope: 'service' | 'all', seconds: number): void {
+  observeRecompute(scope: 'service' | 'liveness' | 'all', seconds: number): void {
     this.recompute.observe({ scope }, seconds);
   }
 

@@ -254,6 +254,34 @@ describe('cost', () => {
   });
 });
 
+describe('cost of liveness changes', () => {
+  it('a node dying recomputes only its Services; one coming back, everything', async () => {
+    const names = ['node-a', 'node-b', 'node-c'];
+    const gossip = new FakeMembership(names);
+    const [a] = await agents(['node-a'], { membership: gossip });
+    const count = (scope: string) => metricValue(a!.metrics, 'metallb_agent_recompute_duration_seconds', { scope }).then((v) => v ?? 0);
+    const ns = await namespace(c);
+    const ips = ['203.0.113.110', '203.0.113.111', '203.0.113.112', '203.0.113.113', '203.0.113.114', '203.0.113.115'];
+    for (const [i, ip] of ips.entries()) await lbService(c, ns, `s${i}`, [ip]);
+    await eventually(() => ips.every((ip) => a!.agent.announcer.result(`${ns}/s${ips.indexOf(ip)}`)?.ips[0]?.owner), 5000, 'every Service decided');
+    await a!.agent.announcer.idle();
+    const [all0, live0] = [await count('all'), await count('liveness')];
+    gossip.set(['node-a', 'node-c']);
+    await eventually(() => ips.every((_, i) => a!.agent.announcer.result(`${ns}/s${i}`)?.ips[0]?.owner !== 'node-b'), 5000, 'node-b owning nothing');
+    await a!.agent.announcer.idle();
+    expect([await count('all'), await count('liveness')]).toEqual([all0, live0 + 1]);
+    // What the partial pass found is what a full one finds.
+    const owners = () => ips.map((_, i) => a!.agent.announcer.result(`${ns}/s${i}`)?.ips[0]?.owner);
+    const partial = owners();
+    a!.agent.announcer.allChanged();
+    await a!.agent.announcer.idle();
+    expect(owners()).toEqual(partial);
+    expect(a!.speaker.ips.filter((ip) => ips.includes(ip))).toEqual(ips.filter((_, i) => partial[i] === 'node-a').sort());
+    gossip.set(names);
+    await eventually(async () => (await count('all')) === all0 + 2, 5000, 'a full pass when node-b comes back');
+  });
+});
+
 describe('configuration', () => {
   it('an invalid configuration keeps the last good one, reported in the ConfigurationState and metrics', async () => {
     const [a] = await agents(['node-a'], alone());
