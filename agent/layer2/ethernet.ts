@@ -28,6 +28,8 @@ export const ETHERNET_HEADER_LENGTH = 14;
 export const MIN_FRAME_LENGTH = 60;
 
 const MAC_TEXT = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+/** Two lower-case hex digits per byte value, for formatMac (it runs for every frame received). */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 /** Whether `text` is a MAC address in canonical form (six lower-case hex pairs joined by colons). */
 export function isMac(text: string): boolean {
@@ -37,14 +39,20 @@ export function isMac(text: string): boolean {
 /** The six bytes of a canonical MAC address; a RangeError for anything else (a bug of the caller). */
 export function macBytes(text: string): Buffer {
   if (!isMac(text)) throw new RangeError(`"${text}" is not a MAC address (six lower-case hex pairs joined by colons)`);
-  return Buffer.from(text.replaceAll(':', ''), 'hex');
+  const buf = Buffer.allocUnsafe(6);
+  for (let i = 0; i < 6; i++) buf[i] = (hexDigit(text.charCodeAt(i * 3)) << 4) | hexDigit(text.charCodeAt(i * 3 + 1));
+  return buf;
+}
+
+/** The value of a lower-case hex digit's character code (already checked by isMac). */
+function hexDigit(code: number): number {
+  return code <= 57 ? code - 48 : code - 87;
 }
 
 /** Canonical text of the MAC address at `offset`. */
 export function formatMac(buf: Buffer, offset = 0): string {
-  const parts: string[] = [];
-  for (let i = offset; i < offset + 6; i++) parts.push((buf[i] ?? 0).toString(16).padStart(2, '0'));
-  return parts.join(':');
+  const h = (i: number): string => HEX[buf[offset + i] ?? 0]!;
+  return `${h(0)}:${h(1)}:${h(2)}:${h(3)}:${h(4)}:${h(5)}`;
 }
 
 /** Whether the MAC address at `offset` has the group bit set (broadcast included). */

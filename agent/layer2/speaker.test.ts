@@ -373,6 +373,23 @@ describe('gratuitous announcements', () => {
     expect(s.take()).toHaveLength(6);
   });
 
+  it('keeps each burst on its own schedule when IPs are taken at different times', () => {
+    h.announce({ '192.0.2.10': ['eth0'] });
+    const s = h.socket('eth0', ARP);
+    jest.advanceTimersByTime(500);
+    h.announce({ '192.0.2.10': ['eth0'], '192.0.2.11': ['eth0'] });
+    s.take();
+    const targets = (): string[] => s.take().map((f) => [...f.subarray(38, 42)].join('.'));
+    jest.advanceTimersByTime(500); // t = 1000
+    expect(targets()).toEqual(['192.0.2.10', '192.0.2.10']);
+    jest.advanceTimersByTime(500); // t = 1500
+    expect(targets()).toEqual(['192.0.2.11', '192.0.2.11']);
+    jest.advanceTimersByTime(3000); // t = 4500
+    expect(targets()).toEqual(['192.0.2.10', '192.0.2.10', '192.0.2.11', '192.0.2.11', '192.0.2.10', '192.0.2.10', '192.0.2.11', '192.0.2.11']);
+    jest.advanceTimersByTime(10_000);
+    expect(targets()).toEqual([]);
+  });
+
   it('takes its schedule from the options', () => {
     const quick = new Harness({ linkPollIntervalMs: 0, gratuitousScheduleMs: [0, 500] });
     quick.announce({ '192.0.2.10': ['eth0'] });

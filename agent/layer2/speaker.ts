@@ -8,11 +8,11 @@
  * only while some IP needs them. Metrics carry MetalLB's names (internal/layer2/stats.go).
  */
 import { Counter, type Registry } from 'prom-client';
-import { formatIP, parseIP, type Family } from '../../core/ip/index.js';
-import { arpReply, decodeArp, encodeArp, gratuitousArp, type ArpIgnored } from './arp.js';
+import { type Family } from '../../core/ip/index.js';
+import { arpReply, decodeArp, encodeArp, gratuitousArp, parseIPv4, type ArpIgnored } from './arp.js';
 import { BROADCAST_MAC, EtherType, isMulticastMac, macBytes } from './ethernet.js';
 import { isEligible, readInterfaces, type NetworkInterface } from './interfaces.js';
-import { solicitedNode } from './ipv6.js';
+import { formatIPv6, parseIPv6, solicitedNode } from './ipv6.js';
 import { decodeNdp, encodeNdp, neighborAdvertisementFor, unsolicitedNeighborAdvertisement, type NdpIgnored } from './ndp.js';
 import { ARP_REQUEST_FILTER, NEIGHBOR_SOLICITATION_FILTER, openPacketSocket, PacketType, type OpenPacketSocket, type PacketSocket } from './packet-socket.js';
 
@@ -94,9 +94,17 @@ export class Layer2Speaker {
   private readonly onInterfacesChanged: () => void;
   private readonly owned = new Map<string, Owned>();
   private readonly links = new Map<string, Link>();
-  /** Pending gratuitous sends per (IP, interface). */
-  private readonly bursts = new Map<string, NodeJS.Timeout[]>();
+  /** The burst still going on per (IP, interface). */
+  private readonly bursts = new Map<string, Burst>();
+  /** The bursts started in this turn of the event loop, which share their timers. */
+  private batch?: Burst[];
+  /** Timers of batches of bursts. */
+  private readonly batchTimers = new Set<NodeJS.Timeout>();
   private interfaces: NetworkInterface[] = [];
+  /** The interfaces as last reconciled, to tell whether a poll found a change. */
+  private signature = '';
+  /** A socket could not be opened or a group joined: the next poll reconciles even without a change. */
+  private retry = false;
   /** The last failure to open each socket (`name/kind`), so that retries failing alike stay quiet. */
   private readonly openErrors = new Map<string, string>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -139,6 +147,7 @@ export class Layer2Speaker {
     });
 
     this.interfaces = this.readLinks() ?? [];
+    this.signature = JSON.stringify(this.interfaces);
     const pollMs = options.linkPollIntervalMs ?? DEFAULT_LINK_POLL_MS;
     if (pollMs > 0) this.timers.push(setInterval(() => this.refreshInterfaces(), pollMs));
     const refreshMs = options.refreshIntervalMs ?? 0;
@@ -153,36 +162,47 @@ export class Layer2Speaker {
    */
   setAnnouncements(announcements: ReadonlyMap<string, Layer2Announcement>): void {
     if (this.closed) return;
-    const next = new Map<string, { family: Family; wanted: readonly string[] }>();
+    // The agent hands over every owned IP on every change: only the IPs new or changed are looked at again.
+    const seen = new Set<string>();
+    const changed: string[] = [];
     for (const [text, announcement] of announcements) {
-      const parsed = parseIP(text);
-      if (!parsed.ok) {
-        this.log(`layer2: not announcing ${JSON.stringify(text)}: not an IP address`);
-        continue;
+      // Keys we hold are canonical already: no need to parse them again.
+      let ip = text;
+      let owned = this.owned.get(text);
+      if (!owned) {
+        const parsed = canonicalIP(text);
+        if (!parsed) {
+          this.log(`layer2: not announcing ${JSON.stringify(text)}: not an IP address`);
+          continue;
+        }
+        ip = parsed.ip;
+        owned = this.owned.get(ip);
+        if (!owned) {
+          owned = { family: parsed.family, wanted: [...announcement.interfaces], on: new Set() };
+          this.owned.set(ip, owned);
+          this.log(`layer2: announcing ${ip}${owned.wanted.length > 0 ? ` on ${owned.wanted.join(', ')}` : ''}`);
+          changed.push(ip);
+        }
       }
-      next.set(formatIP(parsed.value), { family: parsed.value.family, wanted: [...announcement.interfaces] });
+      seen.add(ip);
+      if (!sameList(owned.wanted, announcement.interfaces)) {
+        owned.wanted = [...announcement.interfaces];
+        changed.push(ip);
+      }
     }
     for (const [ip, owned] of this.owned) {
-      if (next.has(ip)) continue;
+      if (seen.has(ip)) continue;
       for (const name of [...owned.on]) this.detach(ip, owned, name);
       this.owned.delete(ip);
       this.log(`layer2: stopped announcing ${ip}`);
     }
-    for (const [ip, { family, wanted }] of next) {
-      const owned = this.owned.get(ip);
-      if (owned) owned.wanted = wanted;
-      else {
-        this.owned.set(ip, { family, wanted, on: new Set() });
-        this.log(`layer2: announcing ${ip}${wanted.length > 0 ? ` on ${wanted.join(', ')}` : ''}`);
-      }
-    }
-    this.reconcile();
+    this.reconcile(changed);
   }
 
   /** The interfaces `ip` is answered on now (sorted); empty when it is not announced anywhere. */
   interfacesOf(ip: string): string[] {
-    const parsed = parseIP(ip);
-    const owned = parsed.ok ? this.owned.get(formatIP(parsed.value)) : undefined;
+    const parsed = canonicalIP(ip);
+    const owned = parsed ? this.owned.get(parsed.ip) : undefined;
     return owned ? [...owned.on].sort() : [];
   }
 
@@ -191,6 +211,11 @@ export class Layer2Speaker {
     if (this.closed) return;
     const links = this.readLinks();
     if (links) this.interfaces = links;
+    const signature = JSON.stringify(this.interfaces);
+    // Nothing changed and nothing to retry: nothing to do (this runs every few seconds, with every owned IP).
+    if (signature === this.signature && !this.retry) return;
+    this.signature = signature;
+    this.retry = false;
     if (this.reconcile()) this.onInterfacesChanged();
   }
 
@@ -199,7 +224,8 @@ export class Layer2Speaker {
     if (this.closed) return;
     this.closed = true;
     for (const t of this.timers) clearInterval(t);
-    for (const pending of this.bursts.values()) for (const t of pending) clearTimeout(t);
+    for (const t of this.batchTimers) clearTimeout(t);
+    this.batchTimers.clear();
     this.bursts.clear();
     for (const link of this.links.values()) this.closeLink(link);
     this.links.clear();
@@ -215,12 +241,16 @@ export class Layer2Speaker {
     }
   }
 
-  /** Brings sockets and answered sets in line with what is owned and the interfaces there are. Returns whether any IP's interfaces changed. */
-  private reconcile(): boolean {
+  /**
+   * Brings sockets and answered sets in line with what is owned and the interfaces there are:
+   * for the IPs listed, or for everything (and every link) when none are. Returns whether any
+   * IP's interfaces changed.
+   */
+  private reconcile(only?: readonly string[]): boolean {
     let changed = false;
     const eligible = new Map(this.interfaces.filter(isEligible).map((i) => [i.name, i]));
     // An interface gone, no longer eligible, or recreated (new index or MAC: its sockets are dead) loses everything.
-    for (const [name, link] of this.links) {
+    for (const [name, link] of only ? [] : this.links) {
       const now = eligible.get(name);
       if (now && now.index === link.info.index && now.mac === link.info.mac) continue;
       for (const [ip, owned] of this.owned) {
@@ -232,7 +262,9 @@ export class Layer2Speaker {
       this.links.delete(name);
       this.log(`layer2: ${now ? `interface ${name} changed` : `interface ${name} is gone or no longer eligible`}; its sockets are closed`);
     }
-    for (const [ip, owned] of this.owned) {
+    for (const ip of only ?? this.owned.keys()) {
+      const owned = this.owned.get(ip);
+      if (!owned) continue;
       const targets = owned.wanted.length > 0 ? owned.wanted.filter((n) => eligible.has(n)) : [...eligible.keys()];
       for (const name of [...owned.on]) {
         if (targets.includes(name)) continue;
@@ -242,12 +274,16 @@ export class Layer2Speaker {
       for (const name of targets) {
         if (owned.on.has(name)) continue;
         const info = eligible.get(name);
-        if (info && this.attach(ip, owned, info)) changed = true;
+        if (!info) continue;
+        if (this.attach(ip, owned, info)) changed = true;
+        else this.retry = true;
       }
       const warning = targets.length === 0 ? (owned.wanted.length > 0 ? `none of ${owned.wanted.join(', ')} is up and eligible` : 'no interface is up and eligible') : undefined;
       if (warning && owned.warned !== warning) this.log(`layer2: ${ip} is not announced anywhere: ${warning}`);
       owned.warned = warning;
     }
+    // The next bursts start a batch of their own.
+    this.batch = undefined;
     // Sockets no IP needs any more.
     for (const [name, link] of this.links) {
       if (link.v4.size === 0 && link.arp) {
@@ -298,7 +334,8 @@ export class Layer2Speaker {
   private detach(ip: string, owned: Owned, name: string): void {
     owned.on.delete(name);
     const key = burstKey(ip, name);
-    for (const t of this.bursts.get(key) ?? []) clearTimeout(t);
+    const burst = this.bursts.get(key);
+    if (burst) burst.cancelled = true;
     this.bursts.delete(key);
     const link = this.links.get(name);
     if (!link) return;
@@ -389,33 +426,54 @@ export class Layer2Speaker {
     this.framesIgnored.inc({ protocol, reason });
   }
 
-  /** Announces `ip` on `link` now and then on the schedule. */
+  /**
+   * Announces `ip` on `link` now and then on the schedule. Bursts started by one reconcile (an
+   * agent taking over 10,000 IPs) share one timer per step of the schedule rather than having
+   * three each.
+   */
   private startBurst(ip: string, link: Link): void {
     const key = burstKey(ip, link.info.name);
-    const pending: NodeJS.Timeout[] = [];
-    const last = this.schedule[this.schedule.length - 1] ?? 0;
-    for (const ms of this.schedule) {
-      if (ms <= 0) this.announce(ip, link);
-      else
-        pending.push(
-          setTimeout(() => {
-            if (ms === last) this.bursts.delete(key);
-            this.announce(ip, link);
-          }, ms),
-        );
+    const previous = this.bursts.get(key);
+    if (previous) previous.cancelled = true;
+    // The frames of one burst are the same: encode them once.
+    const burst: Burst = { key, ip, link, frames: this.gratuitousFrames(ip, link), cancelled: false };
+    for (const ms of this.schedule) if (ms <= 0) this.announce(ip, link, burst.frames);
+    if (!this.schedule.some((ms) => ms > 0)) return;
+    this.bursts.set(key, burst);
+    if (!this.batch) {
+      const batch: Burst[] = [];
+      this.batch = batch;
+      const later = this.schedule.filter((ms) => ms > 0);
+      const last = later[later.length - 1]!;
+      for (const ms of later) {
+        const timer = setTimeout(() => {
+          this.batchTimers.delete(timer);
+          for (const b of batch) {
+            if (b.cancelled) continue;
+            this.announce(b.ip, b.link, b.frames);
+            if (ms === last && this.bursts.get(b.key) === b) this.bursts.delete(b.key);
+          }
+        }, ms);
+        this.batchTimers.add(timer);
+      }
     }
-    if (pending.length > 0) this.bursts.set(key, pending);
+    this.batch.push(burst);
   }
 
-  /** One gratuitous announcement of `ip` on `link`: ARP in both forms, or one unsolicited NA. */
-  private announce(ip: string, link: Link): void {
-    if (link.v4.has(ip)) {
-      for (const form of ['request', 'reply'] as const) {
-        if (this.send(link, 'arp', encodeArp(gratuitousArp(form, link.info.mac, ip)))) this.gratuitousSent.inc({ ip });
-      }
-    } else if (link.v6.has(ip)) {
-      if (this.send(link, 'ndp', encodeNdp(unsolicitedNeighborAdvertisement(link.info.mac, ip)))) this.gratuitousSent.inc({ ip });
-    }
+  /** What announces `ip` on `link`: ARP in both forms, or one unsolicited NA. */
+  private gratuitousFrames(ip: string, link: Link): Buffer[] {
+    if (link.v4.has(ip)) return [encodeArp(gratuitousArp('request', link.info.mac, ip)), encodeArp(gratuitousArp('reply', link.info.mac, ip))];
+    if (link.v6.has(ip)) return [encodeNdp(unsolicitedNeighborAdvertisement(link.info.mac, ip))];
+    return [];
+  }
+
+  /** One gratuitous announcement of `ip` on `link`, unless it stopped being answered there. */
+  private announce(ip: string, link: Link, frames = this.gratuitousFrames(ip, link)): void {
+    const kind = link.v4.has(ip) ? 'arp' : link.v6.has(ip) ? 'ndp' : undefined;
+    if (!kind) return;
+    let sent = 0;
+    for (const frame of frames) if (this.send(link, kind, frame)) sent++;
+    if (sent > 0) this.gratuitousSent.inc({ ip }, sent);
   }
 
   /** The periodic refresh: every owned IP once on each of its interfaces. */
@@ -444,6 +502,30 @@ export class Layer2Speaker {
     this.socketErrors.inc({ interface: link.info.name, operation });
     this.log(`layer2: ${operation} on ${link.info.name}: ${describe(e)}`);
   }
+}
+
+/** One IP's gratuitous announcements on one interface, still to come. */
+interface Burst {
+  readonly key: string;
+  readonly ip: string;
+  readonly link: Link;
+  readonly frames: Buffer[];
+  /** The IP stopped being answered there (or the burst was restarted): send no more. */
+  cancelled: boolean;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The canonical text (dotted quad, RFC 5952) and family of an address, or undefined. Not core/ip's parseIP: ip-num costs ~25 us an address, and the agent hands over every owned IP on every change. */
+function canonicalIP(text: string): { ip: string; family: Family } | undefined {
+  if (text.includes(':')) {
+    const bytes = parseIPv6(text);
+    return bytes && { ip: formatIPv6(bytes), family: 'IPv6' };
+  }
+  const bytes = parseIPv4(text);
+  return bytes && { ip: `${bytes[0]}.${bytes[1]}.${bytes[2]}.${bytes[3]}`, family: 'IPv4' };
 }
 
 function burstKey(ip: string, name: string): string {
