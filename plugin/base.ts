@@ -1,4 +1,6 @@
-import { Command, Errors, Flags } from '@oclif/core';
+import { Command, Errors, Flags, type Interfaces } from '@oclif/core';
+import { stringify } from 'yaml';
+import { DEFAULT_NAMESPACE } from '../kube/names.js';
 
 /** Output formats every command accepts: a table for people, json/yaml (data only, on stdout) for scripts. */
 export const OUTPUT_FORMATS = ['table', 'json', 'yaml'] as const;
@@ -6,15 +8,28 @@ export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 /**
  * An error the user can fix. Its message is printed as one line, with no stack trace, and the
- * command exits with `exitCode`.
+ * command exits with `exitCode`. `status` is the HTTP status when an API call failed.
  */
 export class UserError extends Error {
   constructor(
     message: string,
     readonly exitCode = 1,
+    readonly status?: number,
   ) {
     super(message);
   }
+}
+
+/** Whether to colour what goes to `stream`: only a terminal, never with NO_COLOR set or TERM=dumb. */
+export function useColor(stream: { isTTY?: boolean } = process.stdout, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (env.TERM === 'dumb') return false;
+  return stream.isTTY === true;
+}
+
+/** The data as JSON or YAML text (json: 2-space indented, with a final newline). */
+export function formatData(format: 'json' | 'yaml', data: unknown): string {
+  return format === 'json' ? `${JSON.stringify(data, null, 2)}\n` : stringify(data);
 }
 
 /** The base of every `kubectl metallb` command: common flags, and the one place errors are rendered. */
@@ -38,10 +53,47 @@ export abstract class MetallbCommand extends Command {
     if (process.env.METALLB_DEBUG) process.stderr.write(`${err.stack ?? ''}\n`);
     this.exit(70);
   }
+
+  /** Data alone on stdout (json/yaml), or the table the view draws. */
+  protected async print(format: OutputFormat, data: unknown, table: () => Promise<string> | string): Promise<void> {
+    if (format === 'json' || format === 'yaml') process.stdout.write(formatData(format, data));
+    else {
+      const text = await table();
+      process.stdout.write(text.endsWith('\n') || text === '' ? text : `${text}\n`);
+    }
+  }
+}
+
+/** Flags of every command that talks to a cluster, named and resolved as kubectl's. */
+export const clusterFlags = {
+  kubeconfig: Flags.string({ summary: 'Path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config).', helpGroup: 'CLUSTER' }),
+  context: Flags.string({ summary: 'The kubeconfig context to use.', helpGroup: 'CLUSTER' }),
+  'metallb-namespace': Flags.string({
+    summary: 'The namespace MetalLB runs in (its configuration, claims and status objects).',
+    default: DEFAULT_NAMESPACE,
+    env: 'METALLB_NAMESPACE',
+    helpGroup: 'CLUSTER',
+  }),
+  'request-timeout': Flags.string({ summary: 'How long to wait for each API request (e.g. 5s, 1m, 500ms).', default: '30s', helpGroup: 'CLUSTER' }),
+};
+
+/** `-n` as kubectl's: the namespace of the Services. */
+export const namespaceFlag = Flags.string({ char: 'n', summary: "The Services' namespace (default: the context's namespace)." });
+
+export type ClusterFlags = Interfaces.InferredFlags<typeof clusterFlags>;
+
+/** `30s`, `500ms`, `1m`, `2` (seconds) -> milliseconds. */
+export function parseTimeout(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) throw new UserError(`--request-timeout ${JSON.stringify(text)} is not a duration such as 10s, 1m or 500ms`, 2);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const ms = unit === 'ms' ? n : unit === 's' ? n * 1000 : unit === 'm' ? n * 60_000 : n * 3_600_000;
+  return ms === 0 ? 30_000 : ms;
 }
 
 /** The first line of a message; a line ending in ':' takes the next one along ("Missing 1 required arg: file"). */
-function firstLine(message: string): string {
+export function firstLine(message: string): string {
   const lines = message
     .split('\n')
     .map((line) => line.trim())

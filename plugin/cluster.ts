@@ -1,0 +1,229 @@
+/**
+ * The plugin's way to the cluster: the kubeconfig resolved as kubectl resolves it (--kubeconfig,
+ * else every file of KUBECONFIG merged with the first one winning, else ~/.kube/config;
+ * --context; the context's namespace), a KubeApi over it, and every failure turned into one line
+ * a user can act on (unreachable, forbidden with the verb and resource, credentials refused).
+ */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ClientKube, CONFIG_KINDS, KubeError, RESOURCES, type KubeApi, type KubeObject, type ListOptions, type Resource } from '../kube/client.js';
+import { readConfigObjects, readRecordedConfig, parseObjects } from '../kube/config.js';
+import type { NamespaceInfo, Snapshot } from '../core/diagnose/index.js';
+import type { ConfigResult } from '../core/config/index.js';
+import { UserError } from './base.js';
+
+export const SERVICE_L2_STATUSES: Resource = { group: 'metallb.io', version: 'v1beta1', plural: 'servicel2statuses', namespaced: true };
+export const ENDPOINT_SLICES: Resource = { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespaced: true };
+export const NODES: Resource = { group: '', version: 'v1', plural: 'nodes', namespaced: false };
+
+/** How to reach the cluster, from the common flags. */
+export interface ConnectOptions {
+  kubeconfig?: string;
+  context?: string;
+  /** Per request, milliseconds. */
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** A connection: the API, where it points, and the namespace `-n` defaults to. */
+export interface Connection {
+  kube: KubeApi & { close(): void };
+  server: string;
+  context: string;
+  /** The context's namespace, else `default` (kubectl's rule). */
+  namespace: string;
+}
+
+/** Load the kubeconfig as kubectl does. */
+export function loadKubeConfig(options: ConnectOptions): KubeConfig {
+  const env = options.env ?? process.env;
+  const kc = new KubeConfig();
+  const load = (into: KubeConfig, file: string) => {
+    try {
+      into.loadFromFile(file);
+    } catch (e) {
+      throw new UserError(`cannot read kubeconfig ${file}: ${firstLine(e)}`);
+    }
+  };
+  if (options.kubeconfig) {
+    if (!existsSync(options.kubeconfig)) throw new UserError(`kubeconfig ${options.kubeconfig} does not exist (--kubeconfig)`);
+    load(kc, options.kubeconfig);
+  } else if (env.KUBECONFIG) {
+    // kubectl reads every file of the list that exists; for each name the first file wins.
+    const files = env.KUBECONFIG.split(delimiter).filter((f) => f !== '' && existsSync(f));
+    if (files.length === 0) throw new UserError(`none of the files in KUBECONFIG exists (${env.KUBECONFIG})`);
+    load(kc, files[0]!);
+    for (const file of files.slice(1)) {
+      const more = new KubeConfig();
+      load(more, file);
+      for (const c of more.clusters) if (!kc.clusters.some((x) => x.name === c.name)) kc.addCluster(c);
+      for (const u of more.users) if (!kc.users.some((x) => x.name === u.name)) kc.addUser(u);
+      for (const c of more.contexts) if (!kc.contexts.some((x) => x.name === c.name)) kc.addContext(c);
+      if (!kc.currentContext && more.currentContext) kc.setCurrentContext(more.currentContext);
+    }
+  } else {
+    const file = join(env.HOME ?? homedir(), '.kube', 'config');
+    if (existsSync(file)) load(kc, file);
+    else if (env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
+    else throw new UserError(`no kubeconfig: ${file} does not exist and KUBECONFIG is not set; pass --kubeconfig`);
+  }
+  if (options.context) {
+    if (!kc.contexts.some((c) => c.name === options.context)) {
+      const known = kc.contexts.map((c) => c.name);
+      throw new UserError(`context "${options.context}" does not exist in the kubeconfig${known.length > 0 ? ` (contexts: ${known.join(', ')})` : ''}`);
+    }
+    kc.setCurrentContext(options.context);
+  }
+  if (!kc.currentContext) throw new UserError('the kubeconfig names no current context; pass --context');
+  if (!kc.getCurrentCluster()) throw new UserError(`context "${kc.currentContext}" names a cluster the kubeconfig does not define`);
+  return kc;
+}
+
+export function connect(options: ConnectOptions): Connection {
+  const kc = loadKubeConfig(options);
+  const cluster = kc.getCurrentCluster()!;
+  const context = kc.getContextObject(kc.currentContext);
+  const kube = new ClientKube(kc, { timeoutMs: options.timeoutMs ?? 30_000 });
+  return { kube: translating(kube, cluster.server, kc.currentContext), server: cluster.server, context: kc.currentContext, namespace: context?.namespace || 'default' };
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
+}
+
+/** `services`, `ipclaims.metallb.io`: how kubectl names a resource. */
+function resourceName(r: Resource): string {
+  return r.group === '' ? r.plural : `${r.plural}.${r.group}`;
+}
+
+const NETWORK: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'the host name cannot be resolved now',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'connection timed out',
+  ECONNRESET: 'connection reset',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'its certificate is self-signed and not trusted by the kubeconfig',
+  SELF_SIGNED_CERT_IN_CHAIN: 'its certificate is not signed by the certificate authority of the kubeconfig',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'its certificate is not signed by the certificate authority of the kubeconfig',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'its certificate is not valid for this address',
+  CERT_HAS_EXPIRED: 'its certificate has expired',
+};
+
+/** One line for a failed call: what was asked, and what to do. */
+export function describeFailure(e: unknown, verb: string, r: Resource, namespace: string | undefined, server: string, context: string): UserError {
+  const where = r.namespaced ? (namespace !== undefined ? `in namespace ${namespace}` : 'in any namespace') : 'at the cluster scope';
+  if (e instanceof UserError) return e;
+  if (e instanceof KubeError) {
+    if (e.code === 403)
+      return new UserError(
+        `forbidden: you may not ${verb} ${resourceName(r)} ${where} (context ${context}); ask for RBAC that allows it (the API server said: ${firstLine(e)})`,
+        1,
+        403,
+      );
+    if (e.code === 401) return new UserError(`unauthorized: the API server at ${server} refused the credentials of context ${context}; log in again or fix the kubeconfig`, 1, 401);
+    if (e.code === 504 && e.reason === 'Timeout')
+      return new UserError(`the API server at ${server} did not answer in time (${verb} ${resourceName(r)}); retry, or raise --request-timeout`, 1, 504);
+    return new UserError(`${verb} ${resourceName(r)} ${where}: ${e.message} (HTTP ${e.code})`, 1, e.code);
+  }
+  const code = (e as { code?: unknown } | undefined)?.code;
+  const why = typeof code === 'string' ? NETWORK[code] : undefined;
+  if (why) return new UserError(`cannot reach the cluster at ${server} (context ${context}): ${why}; is it running, and is --context/--kubeconfig right?`, 1);
+  return new UserError(`cannot reach the cluster at ${server} (context ${context}): ${firstLine(e)}`, 1);
+}
+
+/** A KubeApi whose failures are one-line UserErrors naming the verb and resource. */
+function translating(kube: ClientKube, server: string, context: string): KubeApi & { close(): void } {
+  const wrap = async <T>(verb: string, r: Resource, namespace: string | undefined, call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (e) {
+      throw describeFailure(e, verb, r, namespace, server, context);
+    }
+  };
+  return {
+    get: (r, name, namespace, options) => wrap('get', r, namespace, () => kube.get(r, name, namespace, options)),
+    list: (r, options) => wrap('list', r, options?.namespace, () => kube.list(r, options)),
+    create: (r, obj, options) => wrap('create', r, obj.metadata.namespace, () => kube.create(r, obj, options)),
+    replace: (r, obj, options) => wrap('update', r, obj.metadata.namespace, () => kube.replace(r, obj, options)),
+    patch: (r, name, namespace, patch, options) => wrap('patch', r, namespace, () => kube.patch(r, name, namespace, patch, options)),
+    delete: (r, name, namespace, pre, options) => wrap('delete', r, namespace, () => kube.delete(r, name, namespace, pre, options)),
+    watch: (r, options, onEvent, onEnd) => wrap('watch', r, options.namespace, () => kube.watch(r, options, onEvent, onEnd)),
+    close: () => kube.close(),
+  };
+}
+
+/** What a command needs read. */
+export interface ReadOptions {
+  /** Where MetalLB runs (its configuration, ServiceL2Status). */
+  metallbNamespace: string;
+  /** Services (and their EndpointSlices) of one namespace; undefined: all. */
+  namespace?: string;
+  services?: boolean;
+  endpoints?: boolean;
+  nodes?: boolean;
+  l2Statuses?: boolean;
+  namespaces?: boolean;
+  /** Events about this Service. */
+  eventsFor?: { namespace: string; name: string };
+}
+
+/** A list that reads "not installed" (404) as nothing; any other failure stands. */
+async function listOrNone(kube: KubeApi, r: Resource, options: ListOptions = {}): Promise<KubeObject[]> {
+  try {
+    return (await kube.list(r, options)).items;
+  } catch (e) {
+    if (e instanceof UserError && e.status === 404) return [];
+    throw e;
+  }
+}
+
+/** Reads what the command needs, at once, into a Snapshot for core/diagnose. */
+export async function readSnapshot(kube: KubeApi, o: ReadOptions): Promise<Snapshot> {
+  const scoped = o.namespace !== undefined ? { namespace: o.namespace } : {};
+  const [objects, claims, services, slices, nodes, l2Statuses, namespaces, events] = await Promise.all([
+    readConfigObjects(kube, o.metallbNamespace).catch((e: unknown) => {
+      // readConfigObjects wraps list failures with the kind; the translated error is the cause.
+      throw (e as { cause?: unknown }).cause instanceof UserError ? (e as { cause: UserError }).cause : e;
+    }),
+    listOrNone(kube, RESOURCES.ipClaims),
+    o.services ? kube.list(RESOURCES.services, scoped).then((l) => l.items) : Promise.resolve([]),
+    o.endpoints ? listOrNone(kube, ENDPOINT_SLICES, scoped) : Promise.resolve([]),
+    o.nodes ? listOrNone(kube, NODES) : Promise.resolve([]),
+    o.l2Statuses ? listOrNone(kube, SERVICE_L2_STATUSES, { namespace: o.metallbNamespace }) : Promise.resolve([]),
+    o.namespaces ? readNamespaces(kube) : Promise.resolve([]),
+    o.eventsFor
+      ? listOrNone(kube, RESOURCES.events, { namespace: o.eventsFor.namespace, fieldSelector: `involvedObject.kind=Service,involvedObject.name=${o.eventsFor.name}` })
+      : Promise.resolve([]),
+  ]);
+  const config: ConfigResult = parseObjects(objects);
+  let lastGood: ConfigResult | undefined;
+  if (config.errors.length > 0) lastGood = (await readRecordedConfig(kube, o.metallbNamespace).catch(() => undefined))?.result;
+  return {
+    config,
+    ...(lastGood ? { lastGood } : {}),
+    services,
+    namespaces,
+    claims,
+    endpointSlices: slices,
+    nodes,
+    l2Statuses,
+    events,
+    now: new Date().toISOString(),
+  };
+}
+
+/** Namespaces and their labels; without permission to list them, none (only namespaceSelectors need them). */
+async function readNamespaces(kube: KubeApi): Promise<NamespaceInfo[]> {
+  try {
+    return (await kube.list(RESOURCES.namespaces)).items.map((n) => ({ name: n.metadata.name ?? '', labels: n.metadata.labels ?? {} }));
+  } catch (e) {
+    if (e instanceof UserError && e.status === 403) return [];
+    throw e;
+  }
+}
+
+export { CONFIG_KINDS };
