@@ -34,6 +34,8 @@ export interface ServiceRow {
   trafficPolicy: 'Cluster' | 'Local';
   status: ServiceState;
   reason: string;
+  /** What to do, when something is wrong. */
+  fix: string | null;
 }
 
 export interface ServiceRowOptions {
@@ -67,6 +69,7 @@ export function serviceRow(a: Analysis, s: LBService): ServiceRow {
     trafficPolicy: s.announce.trafficPolicy,
     status: judgement.state,
     reason: judgement.reason,
+    fix: judgement.fix ?? null,
   };
 }
 
@@ -87,7 +90,7 @@ export function poolOf(a: Analysis, s: LBService): string | undefined {
 
 /** The state word of a Service and why, with the fix when there is one. */
 export function judge(a: Analysis, s: LBService): Judgement {
-  if (!s.request.ok) return { state: 'config error', reason: s.request.failure.message, fix: 'fix the Service: the controller cannot read its request' };
+  if (!s.request.ok) return { state: 'config error', ...splitFix(s.request.failure.message) };
   if (a.configSource === 'none') {
     return {
       state: 'config error',
@@ -139,7 +142,7 @@ function pending(a: Analysis, s: LBService): Judgement {
     };
   }
   const answer = a.allocator.assign(s.request.request, { dryRun: true });
-  if (!answer.ok) return { state: 'pending', reason: answer.failure.message, ...(fixOfFailure(answer.failure.message) ?? {}) };
+  if (!answer.ok) return { state: 'pending', ...splitFix(answer.failure.message) };
   return {
     state: 'pending',
     reason: `nothing holds it back: the controller would assign it an address from pool ${answer.pool} now`,
@@ -147,10 +150,10 @@ function pending(a: Analysis, s: LBService): Judgement {
   };
 }
 
-/** Allocator messages end with the fix after "; ": split it off. */
-function fixOfFailure(message: string): { fix: string } | undefined {
+/** The allocator's messages end with the fix after the last "; ": the reason is what comes before. */
+function splitFix(message: string): { reason: string; fix?: string } {
   const at = message.lastIndexOf('; ');
-  return at > 0 ? { fix: message.slice(at + 2) } : undefined;
+  return at > 0 ? { reason: message.slice(0, at), fix: message.slice(at + 2) } : { reason: message };
 }
 
 /** Why no node announces `ip`, in one line. */

@@ -1,0 +1,71 @@
+/** `kubectl metallb pools`: one row per pool; with -v, every held address and its holders. */
+import { Box, Text } from 'ink';
+import { draw } from './render.js';
+import type { PoolRow } from '../../core/diagnose/index.js';
+import { Table, usageBar, type Cell, type Column } from './table.js';
+
+export interface PoolsViewProps {
+  pools: readonly PoolRow[];
+  verbose: boolean;
+  /** Draw the usage bar (a terminal). */
+  bar: boolean;
+  color: boolean;
+}
+
+export function PoolsView({ pools, verbose, bar, color }: PoolsViewProps) {
+  if (pools.length === 0) return <Text>No address pools are configured.</Text>;
+  const columns: Column[] = [
+    { header: 'NAME' },
+    { header: 'SOURCE' },
+    { header: 'PROTOCOL' },
+    { header: 'AUTO-ASSIGN' },
+    { header: 'SERVES' },
+    { header: 'SIZE', align: 'right' },
+    { header: 'USED', align: 'right' },
+    { header: 'FREE', align: 'right' },
+    { header: 'USED%', align: 'right' },
+    ...(bar ? [{ header: '' }] : []),
+    { header: 'RANGES' },
+  ];
+  const rows = pools.map((p): Cell[] => [
+    p.name,
+    p.source,
+    p.protocols.length > 0 ? p.protocols.join('+') : { text: 'none', tone: 'warn' },
+    p.autoAssign ? 'yes' : 'no',
+    p.serves,
+    p.display.size,
+    p.display.used,
+    p.display.free,
+    { text: p.display.percentUsed, tone: p.percentUsed >= 100 ? 'bad' : p.percentUsed >= 90 ? 'warn' : undefined },
+    ...(bar ? [usageBar(p.percentUsed)] : []),
+    p.ranges.join(', '),
+  ]);
+  return (
+    <Box flexDirection="column">
+      <Table columns={columns} rows={rows} color={color} />
+      {verbose &&
+        pools.map((p) => (
+          <Box key={p.name} flexDirection="column" marginTop={1}>
+            <Text bold={color}>
+              {p.name}: {p.display.used} of {p.display.size} addresses in use
+            </Text>
+            {(p.addresses ?? []).length === 0 ? (
+              <Text> no address is held</Text>
+            ) : (
+              <Table
+                indent={2}
+                color={color}
+                columns={[{ header: 'IP' }, { header: 'SHARING KEY' }, { header: 'HELD BY' }]}
+                rows={(p.addresses ?? []).map((a) => [a.ip, a.sharingKey ?? '-', a.holders.join(', ')])}
+              />
+            )}
+          </Box>
+        ))}
+    </Box>
+  );
+}
+
+/** The view as text. */
+export function drawPools(props: PoolsViewProps): string {
+  return draw(<PoolsView {...props} />);
+}
