@@ -4,7 +4,7 @@
  * core/announce/layer2.test.ts): node-d, node-c, node-b, node-a.
  */
 import { parseConfig } from '../config/index.js';
-import { analyze, explainService, formatCount, formatPercent, poolRows, serviceRows, simulateDrain, closest, type Snapshot } from './index.js';
+import { analyze, explainService, formatCount, formatPercent, peerRows, poolRows, serviceRows, simulateDrain, closest, type Snapshot } from './index.js';
 import { HOLDER_REQUESTS_ANNOTATION } from './claims.js';
 
 const NS = 'metallb-system';
@@ -317,4 +317,59 @@ describe('closest', () => {
     ['explain', ['explain svc', 'pools'], ['explain svc']],
     ['zzzzzz', ['web'], []],
   ])('closest(%s)', (typed, names, expected) => expect(closest(typed, names)).toEqual(expected));
+});
+
+describe('peers', () => {
+  const peer = (name: string, address: string, nodeSelectors?: unknown[]) => ({
+    apiVersion: 'metallb.io/v1beta2',
+    kind: 'BGPPeer',
+    metadata: { name, namespace: NS },
+    spec: { myASN: 64500, peerASN: 64501, peerAddress: address, ...(nodeSelectors ? { nodeSelectors } : {}) },
+  });
+  const session = (node: string, address: string, status: Record<string, unknown>) => ({
+    metadata: { name: `${node}-x`, labels: {} },
+    status: { node, peer: address, vrf: '', ...status },
+  });
+  const labelled = (name: string, labels: Record<string, string>) => ({ metadata: { name, labels }, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+
+  it.each([
+    [
+      'an established session with its counters',
+      [
+        session('node-a', '192.0.2.1', {
+          bgpStatus: 'Established',
+          lastTransitionTime: '2025-01-01T00:00:00Z',
+          prefixesSent: 3,
+          prefixesReceived: 0,
+          holdTime: '90s',
+          bfdStatus: 'up',
+        }),
+      ],
+      { node: 'node-a', peer: 'tor', address: '192.0.2.1', asn: 64501, state: 'Established', prefixesSent: 3, prefixesReceived: 0, holdTime: 90, bfd: 'up', lastError: null },
+    ],
+    [
+      'a session down with its error',
+      [session('node-a', '192.0.2.1', { bgpStatus: 'Active', lastError: 'connection refused', bfdStatus: 'no BFD configured' })],
+      { node: 'node-a', state: 'Active', lastError: 'connection refused', bfd: 'no BFD configured' },
+    ],
+    ['a session nobody published', [], { node: 'node-a', state: 'unknown', since: null, prefixesSent: null }],
+  ])('%s', (_, sessions, expected) => {
+    const s = snapshot({ resources: [peer('tor', '192.0.2.1', [{ matchLabels: { rack: 'a' } }])], nodes: [labelled('node-a', { rack: 'a' }), labelled('node-b', { rack: 'b' })] });
+    const a = analyze(s);
+    const report = peerRows(a.config, a.nodes, sessions);
+    expect(report.sessions).toEqual([expect.objectContaining(expected)]);
+    expect(report.total).toBe(1);
+    expect(report.established).toBe(expected.state === 'Established' ? 1 : 0);
+  });
+
+  it('shows a published session the configuration no longer asks for, and filters by node', () => {
+    const a = analyze(snapshot({ resources: [peer('tor', '192.0.2.1')], nodes: [labelled('node-a', {}), labelled('node-b', {})] }));
+    const report = peerRows(a.config, a.nodes, [session('node-b', '192.0.2.9', { bgpStatus: 'Idle' })]);
+    expect(report.sessions.map((r) => [r.node, r.address, r.peer, r.state])).toEqual([
+      ['node-a', '192.0.2.1', 'tor', 'unknown'],
+      ['node-b', '192.0.2.1', 'tor', 'unknown'],
+      ['node-b', '192.0.2.9', null, 'Idle'],
+    ]);
+    expect(peerRows(a.config, a.nodes, [], { node: 'node-b' }).sessions.map((r) => r.node)).toEqual(['node-b']);
+  });
 });

@@ -18,3 +18,5 @@ export type { BGPEvidence, EventRow, Explanation, Layer2Evidence, PoolFit, Sourc
 export { simulateDrain } from './drain.js';
 export type { DrainMove, DrainReport } from './drain.js';
 export { closest } from './closest.js';
+export { peerRows } from './peers.js';
+export type { PeerRow, PeersReport } from './peers.js';

@@ -28,6 +28,8 @@ export interface Snapshot {
   nodes: readonly unknown[];
   /** ServiceL2Status objects, as the node agents publish them. */
   l2Statuses: readonly unknown[];
+  /** BGPSessionState objects, as the nodes' BGP speakers publish them. */
+  bgpSessions?: readonly unknown[];
   /** core/v1 Events (only those about Services are read). */
   events?: readonly unknown[];
   /** The controller's spec.loadBalancerClass (undefined: Services without a class are ours). */

@@ -5,6 +5,8 @@
 import {
   analyze,
   closest,
+  peerRows,
+  type PeersReport,
   explainService,
   poolNames,
   poolRows,
@@ -136,4 +138,24 @@ export async function drainNode(kube: KubeApi, o: { metallbNamespace: string; no
     throw new UserError(`node "${o.node}" not found${near.length > 0 ? `; did you mean ${near.join(', ')}?` : ''} (kubectl get nodes)`);
   }
   return { ...report, configuration: note(a) };
+}
+
+export interface PeersResult extends PeersReport {
+  configuration: ConfigurationNote;
+  readAt: string;
+}
+
+/** Every node x peer BGP session the configuration asks for, with what the speakers published. */
+export async function listPeers(kube: KubeApi, o: { metallbNamespace: string; node?: string }): Promise<PeersResult> {
+  const snapshot = await readSnapshot(kube, { metallbNamespace: o.metallbNamespace, nodes: true, bgpSessions: true });
+  const a = analyze(snapshot);
+  if (o.node !== undefined && !a.nodes.some((n) => n.name === o.node)) {
+    const near = closest(
+      o.node,
+      a.nodes.map((n) => n.name),
+    );
+    throw new UserError(`node "${o.node}" not found${near.length > 0 ? `; did you mean ${near.join(', ')}?` : ''} (kubectl get nodes)`);
+  }
+  const report = peerRows(a.config, a.nodes, snapshot.bgpSessions ?? [], o.node !== undefined ? { node: o.node } : {});
+  return { ...report, configuration: note(a), readAt: snapshot.now ?? new Date().toISOString() };
 }

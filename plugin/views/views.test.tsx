@@ -5,6 +5,7 @@
 import { render } from 'ink-testing-library';
 import type { Explanation, PoolRow, ServiceRow } from '../../core/diagnose/index.js';
 import { DrainView } from './drain.js';
+import { drawPeers } from './peers.js';
 import { ExplainView, age } from './explain.js';
 import { drawPools, PoolsView } from './pools.js';
 import { ServicesView } from './services.js';
@@ -227,6 +228,44 @@ describe('DrainView', () => {
         'shop/local   203.0.113.3   nobody: no ready endpoint on any node',
         '',
         'left unannounced: shop/local',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('PeersView', () => {
+  it('one row per session, state with its age, then the summary (as drawn for the command: wider than the test terminal)', () => {
+    const base = {
+      peer: 'tor',
+      address: '192.0.2.254',
+      asn: 64501,
+      vrf: '',
+      prefixesSent: null,
+      prefixesReceived: null,
+      holdTime: null,
+      keepaliveTime: null,
+      bfd: null,
+      lastError: null,
+    };
+    const text = drawPeers({
+      color: false,
+      now: '2025-01-01T00:05:00Z',
+      established: 1,
+      total: 3,
+      sessions: [
+        { ...base, node: 'n1', state: 'Established', since: '2025-01-01T00:00:00Z', prefixesSent: 5, prefixesReceived: 0, holdTime: 90, bfd: 'up' },
+        { ...base, node: 'n2', state: 'Active', since: '2025-01-01T00:04:30Z', lastError: 'refused' },
+        { ...base, node: 'n3', state: 'unknown', since: null },
+      ],
+    });
+    expect(text).toBe(
+      [
+        'NODE   PEER   ADDRESS         ASN   STATE                           SENT   RECEIVED   HOLD   BFD   LAST ERROR',
+        'n1     tor    192.0.2.254   64501   Established for 5m                 5          0    90s   up    -',
+        'n2     tor    192.0.2.254   64501   Active since 30s                   -          -      -   -     refused',
+        'n3     tor    192.0.2.254   64501   unknown (no status published)      -          -      -   -     -',
+        '',
+        '1 of 3 sessions established',
       ].join('\n'),
     );
   });

@@ -12,7 +12,7 @@ import type { KubeObject } from '../../kube/client.js';
 import { kubectl } from '../apiserver/testing.js';
 import { kubeconfigYaml } from '../apiserver/kubeconfig.js';
 import { NAMESPACE, repoRoot } from '../e2e/support.js';
-import { L2STATUS, l2Status, NODES, nodeObject, POOLS, runMetallb, SHOP, startPluginCluster, type PluginCluster } from './cluster.js';
+import { BGP_SESSION_STATE_CRD, L2STATUS, l2Status, NODES, nodeObject, POOLS, publishSession, runMetallb, SHOP, startPluginCluster, type PluginCluster } from './cluster.js';
 
 let c: PluginCluster;
 
@@ -250,6 +250,42 @@ describe('simulate drain', () => {
   });
 });
 
+describe('peers', () => {
+  it('every node x peer session: established, down with its error, or unknown; a summary; --node; as data', async () => {
+    const CRDS = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', namespaced: false } as const;
+    await c.kube.create(CRDS, BGP_SESSION_STATE_CRD);
+    await c.cluster.api.settle();
+    const peer = `apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata:\n  name: tor\n  namespace: ${NAMESPACE}\nspec:\n  myASN: 64500\n  peerASN: 64501\n  peerAddress: 192.0.2.254\n`;
+    expect((await kubectl(c.cluster.api, ['apply', '-f', '-'], peer)).code).toBe(0);
+    const since = new Date(Date.now() - 5 * 60_000).toISOString();
+    await publishSession(c.kube, 'node-1', '192.0.2.254', {
+      bgpStatus: 'Established',
+      lastTransitionTime: since,
+      prefixesSent: 5,
+      prefixesReceived: 0,
+      holdTime: '90s',
+      bfdStatus: 'no BFD configured',
+    });
+    await publishSession(c.kube, 'node-2', '192.0.2.254', { bgpStatus: 'Active', lastTransitionTime: since, lastError: 'dial tcp 192.0.2.254:179: connect: connection refused' });
+
+    const out = await ok('peers');
+    const rows = rowsOf(out.stdout.split('\n\n')[0] ?? '');
+    expect(rows[0]).toEqual(['NODE', 'PEER', 'ADDRESS', 'ASN', 'STATE', 'SENT', 'RECEIVED', 'HOLD', 'BFD', 'LAST ERROR']);
+    expect(rows.slice(1)).toEqual([
+      ['node-1', 'tor', '192.0.2.254', '64501', 'Established for 5m', '5', '0', '90s', 'no BFD configured', '-'],
+      ['node-2', 'tor', '192.0.2.254', '64501', 'Active since 5m', '-', '-', '-', '-', 'dial tcp 192.0.2.254:179: connect: connection refused'],
+      ['node-3', 'tor', '192.0.2.254', '64501', 'unknown (no status published)', '-', '-', '-', '-', '-'],
+    ]);
+    expect(out.stdout.trim().split('\n').pop()).toBe('1 of 3 sessions established');
+
+    const one = JSON.parse((await ok('peers', '--node', 'node-2', '-o', 'json')).stdout) as { sessions: Record<string, unknown>[]; established: number; total: number };
+    expect(one).toMatchObject({ established: 0, total: 1, sessions: [{ node: 'node-2', peer: 'tor', state: 'Active', lastError: expect.stringMatching(/connection refused/) }] });
+    const yaml = parse((await ok('peers', '-o', 'yaml')).stdout) as { total: number };
+    expect(yaml.total).toBe(3);
+    expect((await c.metallb(['peers', '--node', 'node-9'])).stderr.trim()).toMatch(/^error: node "node-9" not found; did you mean node-1, node-2, node-3\?/);
+  });
+});
+
 describe('a bad configuration', () => {
   it('is kept out by the webhook, and the pools stay as they were', async () => {
     const bad = `apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: broken\n  namespace: ${NAMESPACE}\nspec:\n  addresses: ["203.0.113.0/33"]\n`;
@@ -289,7 +325,7 @@ describe('errors and help', () => {
     const out = await c.metallb(['explain', 'pod', 'web']);
     expect(out.code).toBe(1);
     expect(out.stderr.trim()).toBe(
-      'error: unknown command "explain pod web" for "kubectl metallb"; did you mean "explain svc"? (commands: config check, explain svc, pools, services, simulate drain; kubectl metallb --help)',
+      'error: unknown command "explain pod web" for "kubectl metallb"; did you mean "explain svc"? (commands: config check, explain svc, peers, pools, services, simulate drain; kubectl metallb --help)',
     );
     expect((await c.metallb(['pool'])).stderr).toMatch(/^error: unknown command "pool" for "kubectl metallb"; did you mean "pools"\?/);
   });
@@ -321,7 +357,7 @@ describe('errors and help', () => {
     expect((await c.metallb(['pools', '--kubeconfig', '/nonexistent'])).stderr.trim()).toBe('error: kubeconfig /nonexistent does not exist (--kubeconfig)');
   });
 
-  it.each([['pools'], ['services'], ['explain', 'svc'], ['simulate', 'drain']])('kubectl metallb %j --help shows examples', async (...cmd) => {
+  it.each([['pools'], ['services'], ['explain', 'svc'], ['simulate', 'drain'], ['peers']])('kubectl metallb %j --help shows examples', async (...cmd) => {
     const out = await ok(...cmd, '--help');
     expect(out.stdout).toMatch(/EXAMPLES/);
     expect(out.stdout).toMatch(/kubectl metallb /);
