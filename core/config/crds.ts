@@ -77,8 +77,7 @@ function readMeta(res: unknown, index: number, report: Report, ours: string | un
   if (ours !== undefined && nsText !== ours && typeof m?.namespace === 'string') {
     r.fail(
       'metadata.namespace',
-      `must be created in the ${ours} namespace: MetalLB reads its configuration only from there, so this object would be ignored; ` +
-        `set metadata.namespace: ${ours} (and delete this one)`,
+      `must be created in the ${ours} namespace: MetalLB reads its configuration only from there, so this object would be ignored; ` + `set metadata.namespace: ${ours}`,
     );
     return undefined;
   }

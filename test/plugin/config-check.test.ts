@@ -104,6 +104,10 @@ describe('kubectl metallb config check', () => {
     const out = await kubectl('metallb', 'config', 'check', 'crds.yaml', 'other-namespace.yaml');
     expect(out.code).toBe(1);
     expect(out.stdout).toMatch(/^other-namespace\.yaml:\d+ document 1 \(IPAddressPool default\/stray\): metadata\.namespace: must be created in the metallb-system namespace/m);
+    // Where MetalLB runs elsewhere, that namespace is the one.
+    const elsewhere = await kubectl('metallb', 'config', 'check', 'other-namespace.yaml', '--metallb-namespace', 'default');
+    expect(elsewhere.code).toBe(0);
+    expect(elsewhere.stdout).toMatch(/^configuration is valid: 1 pool \[stray/);
   });
 
   it.each([

@@ -18,13 +18,14 @@ export default class ConfigCheck extends MetallbCommand {
   static override strict = false;
   static override args = { file: Args.string({ required: true, description: 'YAML file(s) to check; - reads stdin' }) };
   static override flags = {
-    namespace: Flags.string({ char: 'n', default: DEFAULT_NAMESPACE, summary: 'The namespace MetalLB runs in: its configuration must be there.' }),
+    // Named as the cluster commands name it (kubectl's -n is the Services' namespace there).
+    'metallb-namespace': Flags.string({ default: DEFAULT_NAMESPACE, env: 'METALLB_NAMESPACE', summary: 'The namespace MetalLB runs in: its configuration must be there.' }),
   };
 
   async run(): Promise<void> {
     const { argv, flags } = await this.parse(ConfigCheck);
     const files = await Promise.all((argv as string[]).map(readSource));
-    const report = checkFiles(files, { namespace: flags.namespace });
+    const report = checkFiles(files, { namespace: flags['metallb-namespace'] });
 
     if (flags.output === 'json' || flags.output === 'yaml') {
       const data = { valid: report.errors.length === 0, ...report };
