@@ -118,6 +118,21 @@ describe('checkFiles', () => {
     }
   });
 
+  it('reports YAML whose aliases would expand without bound, in one line', () => {
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x, x]',
+      ...Array.from(
+        { length: 8 },
+        (_, i) =>
+          `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10)
+            .fill(`*${String.fromCharCode(97 + i)}`)
+            .join(', ')}]`,
+      ),
+    ].join('\n');
+    const report = checkFiles([{ path: 'bomb.yaml', text: bomb }]);
+    expect(report.errors.map(formatFinding)).toEqual([expect.stringMatching(/^bomb\.yaml:1 document 1: invalid YAML: .*alias/i)]);
+  });
+
   it('keeps a missing password Secret pending, and resolves a basic-auth one given in another file', () => {
     const alone = checkFiles([{ path: 'peer.yaml', text: peerWithSecret }]);
     expect(alone.errors).toEqual([]);

@@ -98,7 +98,14 @@ export function checkFiles(files: SourceFile[], options: CheckOptions = {}): Che
         }
         return;
       }
-      const object: unknown = doc.toJS();
+      let object: unknown;
+      try {
+        object = doc.toJS({ maxAliasCount: 100 });
+      } catch (e) {
+        // Aliases that would expand without bound ("billion laughs") end here.
+        errors.push({ fileIndex, finding: { location, path: '', message: `invalid YAML: ${yamlMessage(e instanceof Error ? e.message : String(e))}` } });
+        return;
+      }
       if (object === null || object === undefined) return; // an empty document between `---` separators
       if (typeof object !== 'object' || Array.isArray(object)) {
         errors.push({ fileIndex, finding: { location, path: '', message: 'document is not a Kubernetes object (expected a mapping)' } });
