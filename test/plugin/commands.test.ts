@@ -325,7 +325,7 @@ describe('errors and help', () => {
     const out = await c.metallb(['explain', 'pod', 'web']);
     expect(out.code).toBe(1);
     expect(out.stderr.trim()).toBe(
-      'error: unknown command "explain pod web" for "kubectl metallb"; did you mean "explain svc"? (commands: config check, explain svc, peers, pools, services, simulate drain; kubectl metallb --help)',
+      'error: unknown command "explain pod web" for "kubectl metallb"; did you mean "explain svc"? (commands: config check, config convert, explain svc, peers, pools, services, simulate drain; kubectl metallb --help)',
     );
     expect((await c.metallb(['pool'])).stderr).toMatch(/^error: unknown command "pool" for "kubectl metallb"; did you mean "pools"\?/);
   });
