@@ -4,6 +4,7 @@
  * controller assigned the Services (test/plugin/cluster.ts sets up every case), in every output
  * format; and the errors a user meets, each in one line.
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -362,6 +363,21 @@ describe('errors and help', () => {
     expect(out.stdout).toMatch(/EXAMPLES/);
     expect(out.stdout).toMatch(/kubectl metallb /);
     expect(out.stdout).toMatch(/--context/);
+  });
+
+  it("shell completion through kubectl's plugin completion (kubectl_complete-metallb)", async () => {
+    const complete = (...words: string[]) =>
+      new Promise<string>((resolve, reject) =>
+        execFile(
+          'kubectl',
+          ['__complete', 'metallb', ...words],
+          { env: { ...process.env, PATH: `${join(repoRoot, 'plugin/bin')}:${process.env.PATH ?? ''}`, KUBECONFIG: c.cluster.api.kubeconfigPath, NODE_OPTIONS: '' } },
+          (err, stdout) => (err ? reject(err) : resolve(stdout)),
+        ),
+      );
+    expect(await complete('ex')).toBe('explain\n:4\n');
+    expect(await complete('explain', 'svc', '-n', SHOP, 'w')).toBe('web\n:4\n');
+    expect(await complete('simulate', 'drain', '')).toBe('node-1\nnode-2\nnode-3\n:4\n');
   });
 
   it('NO_COLOR and a pipe: no escape codes', async () => {
