@@ -17,6 +17,8 @@ export class AgentProcess {
   /** Everything it wrote to stderr and stdout. */
   output = '';
   metricsPort: number | undefined;
+  /** Where its metrics server is reached from here. */
+  readonly metricsHost: string;
   ready = false;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exitCode: number | null | undefined;
@@ -25,10 +27,13 @@ export class AgentProcess {
   constructor(
     readonly node: string,
     args: string[],
-    options: { env?: NodeJS.ProcessEnv; prefix?: (line: string) => void } = {},
+    options: { env?: NodeJS.ProcessEnv; prefix?: (line: string) => void; netns?: string; metricsHost?: string } = {},
   ) {
     if (!existsSync(AGENT_MAIN)) throw new Error(`${AGENT_MAIN} is missing: run npm run build first`);
-    this.child = spawn(process.execPath, [AGENT_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', ...(options.env ?? {}) } });
+    this.metricsHost = options.metricsHost ?? '127.0.0.1';
+    // In the lab, inside the node's network namespace (`ip netns exec` execs node: the pid is the agent's).
+    const [command, argv] = options.netns ? ['ip', ['netns', 'exec', options.netns, process.execPath, AGENT_MAIN, ...args]] : [process.execPath, [AGENT_MAIN, ...args]];
+    this.child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', ...(options.env ?? {}) } });
     this.exited = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => {
         this.exitCode = code;
@@ -104,7 +109,7 @@ export class AgentProcess {
 
   /** Its /metrics text. */
   async metrics(): Promise<string> {
-    return (await fetch(`http://127.0.0.1:${String(this.metricsPort)}/metrics`)).text();
+    return (await fetch(`http://${this.metricsHost}:${String(this.metricsPort)}/metrics`)).text();
   }
 }
 

@@ -31,6 +31,12 @@ export const CONTROLLER_USER: UserInfo = {
   groups: ['system:serviceaccounts', `system:serviceaccounts:${NAMESPACE}`, 'system:authenticated'],
 };
 
+/** Who the node agents are: the agent's ServiceAccount (manifests/rbac). */
+export const AGENT_USER: UserInfo = {
+  username: `system:serviceaccount:${NAMESPACE}:agent`,
+  groups: ['system:serviceaccounts', `system:serviceaccounts:${NAMESPACE}`, 'system:authenticated'],
+};
+
 /** Manifest files installed, in order (the Deployment and its Service are left out on purpose). */
 const MANIFESTS = ['namespace.yaml', 'crds', 'rbac', 'webhooks'];
 
@@ -167,21 +173,33 @@ export class E2ECluster {
     readonly api: ApiServer,
     /** The kubeconfig of the controller processes: authenticates as CONTROLLER_USER. */
     readonly controllerKubeconfigPath: string,
+    private readonly agentToken: string,
   ) {}
+
+  /**
+   * Writes a kubeconfig for node agents (authenticates as AGENT_USER) and returns its path;
+   * `server` is where they reach the double (the lab's agents: `https://198.51.100.1:PORT`).
+   */
+  async agentKubeconfig(server: string = this.api.url): Promise<string> {
+    const path = join(this.api.dir, `agent-${new URL(server).hostname.replace(/[^0-9a-z.]/gi, '_')}.kubeconfig`);
+    await writeKubeconfig(path, { server, token: this.agentToken, ...(this.api.caPem ? { caPem: this.api.caPem } : {}) });
+    return path;
+  }
 
   static async start(options: { serviceCidr?: string; alsoListenOn?: string[] } = {}): Promise<E2ECluster> {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run npm run build first`);
     const ref: { cluster?: E2ECluster } = {};
     const controllerToken = randomBytes(24).toString('hex');
+    const agentToken = randomBytes(24).toString('hex');
     const api = await startApiServer({
-      users: { [controllerToken]: CONTROLLER_USER },
+      users: { [controllerToken]: CONTROLLER_USER, [agentToken]: AGENT_USER },
       // The webhook Service's endpoints: the replicas that are ready, round-robin, as kube-proxy would.
       resolveService: (ns, name, port) => (ns === NAMESPACE && name === WEBHOOK_SERVICE && port === 443 ? ref.cluster?.endpoint() : undefined),
       ...(options.serviceCidr ? { serviceNetwork: { ipv4Cidr: options.serviceCidr } } : {}),
       ...(options.alsoListenOn ? { alsoListenOn: options.alsoListenOn } : {}),
     });
     const controllerKubeconfigPath = join(api.dir, 'controller.kubeconfig');
-    const cluster = new E2ECluster(api, controllerKubeconfigPath);
+    const cluster = new E2ECluster(api, controllerKubeconfigPath, agentToken);
     ref.cluster = cluster;
     try {
       await writeKubeconfig(controllerKubeconfigPath, { server: api.url, token: controllerToken, ...(api.caPem ? { caPem: api.caPem } : {}) });
