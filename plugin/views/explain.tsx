@@ -1,6 +1,6 @@
 /** `kubectl metallb explain svc NAME`: the verdict in one line, the fix, then the evidence by section. */
 import { Box, Text } from 'ink';
-import { draw } from './render.js';
+import { draw, widest } from './render.js';
 import type { ReactNode } from 'react';
 import type { Explanation, ServiceState } from '../../core/diagnose/index.js';
 import { Table, Toned, type Tone } from './table.js';
@@ -167,5 +167,12 @@ export function ExplainView({ explanation: e, now, color }: ExplainViewProps) {
 
 /** The view as text. */
 export function drawExplain(props: ExplainViewProps): string {
-  return draw(<ExplainView {...props} />);
+  // Few lines: wide enough for the longest text it holds, with room for labels and indentation.
+  const texts: string[] = [];
+  JSON.stringify(props.explanation, (_, v: unknown) => {
+    if (typeof v === 'string') texts.push(v);
+    return v;
+  });
+  const rows = props.explanation.events.map((v) => v.reason.length + v.message.length + v.type.length + 30);
+  return draw(<ExplainView {...props} />, Math.max(widest(texts) + 120, ...rows, 100));
 }

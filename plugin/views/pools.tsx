@@ -2,7 +2,7 @@
 import { Box, Text } from 'ink';
 import { draw } from './render.js';
 import type { PoolRow } from '../../core/diagnose/index.js';
-import { Table, usageBar, type Cell, type Column } from './table.js';
+import { Table, tableWidth, usageBar, type Cell, type Column } from './table.js';
 
 export interface PoolsViewProps {
   pools: readonly PoolRow[];
@@ -12,8 +12,8 @@ export interface PoolsViewProps {
   color: boolean;
 }
 
-export function PoolsView({ pools, verbose, bar, color }: PoolsViewProps) {
-  if (pools.length === 0) return <Text>No address pools are configured.</Text>;
+/** The pools table: its columns and rows. */
+function poolTable({ pools, bar }: Pick<PoolsViewProps, 'pools' | 'bar'>): { columns: Column[]; rows: Cell[][] } {
   const columns: Column[] = [
     { header: 'NAME' },
     { header: 'SOURCE' },
@@ -40,6 +40,15 @@ export function PoolsView({ pools, verbose, bar, color }: PoolsViewProps) {
     ...(bar ? [usageBar(p.percentUsed)] : []),
     p.ranges.join(', '),
   ]);
+  return { columns, rows };
+}
+
+const HOLDER_COLUMNS: Column[] = [{ header: 'IP' }, { header: 'SHARING KEY' }, { header: 'HELD BY' }];
+const holderRows = (p: PoolRow): Cell[][] => (p.addresses ?? []).map((a) => [a.ip, a.sharingKey ?? '-', a.holders.join(', ')]);
+
+export function PoolsView({ pools, verbose, bar, color }: PoolsViewProps) {
+  if (pools.length === 0) return <Text>No address pools are configured.</Text>;
+  const { columns, rows } = poolTable({ pools, bar });
   return (
     <Box flexDirection="column">
       <Table columns={columns} rows={rows} color={color} />
@@ -49,16 +58,7 @@ export function PoolsView({ pools, verbose, bar, color }: PoolsViewProps) {
             <Text bold={color}>
               {p.name}: {p.display.used} of {p.display.size} addresses in use
             </Text>
-            {(p.addresses ?? []).length === 0 ? (
-              <Text> no address is held</Text>
-            ) : (
-              <Table
-                indent={2}
-                color={color}
-                columns={[{ header: 'IP' }, { header: 'SHARING KEY' }, { header: 'HELD BY' }]}
-                rows={(p.addresses ?? []).map((a) => [a.ip, a.sharingKey ?? '-', a.holders.join(', ')])}
-              />
-            )}
+            {(p.addresses ?? []).length === 0 ? <Text> no address is held</Text> : <Table indent={2} color={color} columns={HOLDER_COLUMNS} rows={holderRows(p)} />}
           </Box>
         ))}
     </Box>
@@ -67,5 +67,7 @@ export function PoolsView({ pools, verbose, bar, color }: PoolsViewProps) {
 
 /** The view as text. */
 export function drawPools(props: PoolsViewProps): string {
-  return draw(<PoolsView {...props} />);
+  const { columns, rows } = poolTable(props);
+  const width = Math.max(tableWidth(columns, rows), ...(props.verbose ? props.pools.map((p) => 2 + tableWidth(HOLDER_COLUMNS, holderRows(p))) : []), 60);
+  return draw(<PoolsView {...props} />, width);
 }

@@ -1,8 +1,8 @@
 /** `kubectl metallb services`: one row per LoadBalancer Service, then why each one that is not ok is not. */
 import { Box, Text } from 'ink';
-import { draw } from './render.js';
+import { draw, widest } from './render.js';
 import type { ServiceRow } from '../../core/diagnose/index.js';
-import { Table, type Cell, type Column, type Tone } from './table.js';
+import { Table, tableWidth, type Cell, type Column, type Tone } from './table.js';
 
 export interface ServicesViewProps {
   services: readonly ServiceRow[];
@@ -21,8 +21,8 @@ function nodeCell(s: ServiceRow): Cell {
   return { text: `${computed || '-'} (status: ${published || 'none'})`, tone: 'warn' };
 }
 
-export function ServicesView({ services, namespace, color }: ServicesViewProps) {
-  if (services.length === 0) return <Text>No LoadBalancer Services found{namespace !== null ? ` in namespace ${namespace}` : ''}.</Text>;
+/** The Services table: its columns and rows. */
+function serviceTable({ services, namespace }: Pick<ServicesViewProps, 'services' | 'namespace'>): { columns: Column[]; rows: Cell[][] } {
   const columns: Column[] = [
     ...(namespace === null ? [{ header: 'NAMESPACE' }] : []),
     { header: 'NAME' },
@@ -43,6 +43,15 @@ export function ServicesView({ services, namespace, color }: ServicesViewProps) 
     s.sharingKey ?? '-',
     { text: s.status, tone: TONE[s.status] },
   ]);
+  return { columns, rows };
+}
+
+/** The line under the table for a Service that is not ok. */
+const reasonLine = (s: ServiceRow) => `${s.namespace}/${s.name}: ${s.status}: ${s.reason}${s.fix ? `; ${s.fix}` : ''}`;
+
+export function ServicesView({ services, namespace, color }: ServicesViewProps) {
+  if (services.length === 0) return <Text>No LoadBalancer Services found{namespace !== null ? ` in namespace ${namespace}` : ''}.</Text>;
+  const { columns, rows } = serviceTable({ services, namespace });
   const troubled = services.filter((s) => s.status !== 'ok');
   return (
     <Box flexDirection="column">
@@ -50,10 +59,7 @@ export function ServicesView({ services, namespace, color }: ServicesViewProps) 
       {troubled.length > 0 && (
         <Box flexDirection="column" marginTop={1}>
           {troubled.map((s) => (
-            <Text key={`${s.namespace}/${s.name}`}>
-              {s.namespace}/{s.name}: {s.status}: {s.reason}
-              {s.fix ? `; ${s.fix}` : ''}
-            </Text>
+            <Text key={`${s.namespace}/${s.name}`}>{reasonLine(s)}</Text>
           ))}
         </Box>
       )}
@@ -63,5 +69,7 @@ export function ServicesView({ services, namespace, color }: ServicesViewProps) 
 
 /** The view as text. */
 export function drawServices(props: ServicesViewProps): string {
-  return draw(<ServicesView {...props} />);
+  const { columns, rows } = serviceTable(props);
+  const width = Math.max(tableWidth(columns, rows), widest(props.services.filter((s) => s.status !== 'ok').map(reasonLine)), 60);
+  return draw(<ServicesView {...props} />, width);
 }

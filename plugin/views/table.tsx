@@ -26,6 +26,12 @@ export function Toned({ tone, color, children }: { tone?: Tone | undefined; colo
   return tone === 'dim' ? <Text dimColor>{children}</Text> : <Text color={COLORS[tone]}>{children}</Text>;
 }
 
+/** The width of a Table's widest line, for drawing it without wrapping. */
+export function tableWidth(columns: readonly Column[], rows: readonly (readonly Cell[])[], indent = 0): number {
+  const widths = columns.map((c, i) => Math.max(c.header.length, ...rows.map((r) => [...textOf(r[i] ?? '')].length)));
+  return indent + widths.reduce((a, b) => a + b, 0) + 3 * Math.max(0, columns.length - 1);
+}
+
 export function Table({ columns, rows, color, indent = 0 }: { columns: readonly Column[]; rows: readonly (readonly Cell[])[]; color: boolean; indent?: number }) {
   const widths = columns.map((c, i) => Math.max(c.header.length, ...rows.map((r) => [...textOf(r[i] ?? '')].length)));
   const pad = (text: string, i: number) => {
@@ -44,21 +50,32 @@ export function Table({ columns, rows, color, indent = 0 }: { columns: readonly 
           .join('   ')
           .trimEnd()}
       </Text>
-      {rows.map((row, r) => (
-        <Text key={r}>
-          {lead}
-          {row.map((cell, i) => {
-            const text = textOf(cell);
-            const shown = i === last && columns[i]?.align !== 'right' ? text : pad(text, i);
-            return (
-              <Toned key={i} color={color} tone={typeof cell === 'string' ? undefined : cell.tone}>
-                {i > 0 ? '   ' : ''}
-                {shown}
-              </Toned>
-            );
-          })}
-        </Text>
-      ))}
+      {rows.map((row, r) =>
+        // Without colour a row is one piece of text: a thousand rows lay out in a tenth of the time.
+        !color ? (
+          <Text key={r}>
+            {lead}
+            {row
+              .map((cell, i) => (i === last && columns[i]?.align !== 'right' ? textOf(cell) : pad(textOf(cell), i)))
+              .join('   ')
+              .trimEnd()}
+          </Text>
+        ) : (
+          <Text key={r}>
+            {lead}
+            {row.map((cell, i) => {
+              const text = textOf(cell);
+              const shown = i === last && columns[i]?.align !== 'right' ? text : pad(text, i);
+              return (
+                <Toned key={i} color={color} tone={typeof cell === 'string' ? undefined : cell.tone}>
+                  {i > 0 ? '   ' : ''}
+                  {shown}
+                </Toned>
+              );
+            })}
+          </Text>
+        ),
+      )}
     </Box>
   );
 }
