@@ -5,7 +5,7 @@
  * kubeconfigs) is gone. Also when the signal goes to the shell between npm and it, which dies
  * without passing it on (npm runs scripts under `sh -c`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -108,7 +108,19 @@ describe('npm start', () => {
         await eventually(async () => (await metrics()).some((m) => /^metallb_allocator_addresses_total\{pool="demo"\} 272$/m.test(m.text)), 5000, 'the demo pool in the metrics');
         // The replicas' logs, each line prefixed by its replica.
         for (const r of replicas) expect(demo.stderr).toMatch(new RegExp(`^\\[${r.identity}\\] \\S+ ready$`, 'm'));
-        expect(demo.stderr.split('\n').filter((l) => / (webhook|metrics) listening on /.test(l) && !/^\[controller-\d\] /.test(l))).toEqual([]);
+        expect(demo.stderr.split('\n').filter((l) => / (webhook|metrics) listening on /.test(l) && !/^\[(controller-\d|agent node-\d)\] /.test(l))).toEqual([]);
+
+        // As root (here and in CI), the layer-2 lab: an agent per node namespace, the client
+        // namespace and the LAN printed, the agents' logs prefixed, all of it gone after the signal.
+        const agents = [...demo.stdout.matchAll(/^agent (node-\d): pid (\d+), namespace (\S+), /gm)].map((m) => ({ node: m[1], pid: Number(m[2]), netns: m[3] ?? '' }));
+        expect(agents.map((a) => a.node)).toEqual(['node-1', 'node-2', 'node-3']);
+        for (const a of agents) expect(running(a.pid)).toBe(true);
+        pids.push(...agents.map((a) => a.pid));
+        const client = /^client namespace: (\S+)$/m.exec(demo.stdout)?.[1] ?? '';
+        expect(/^LAN: (\S+) 198\.51\.100\.0\/24 2001:db8:2::\/64$/m.test(demo.stdout)).toBe(true);
+        const namespaces = () => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+        for (const ns of [client, ...agents.map((a) => a.netns)]) expect(namespaces()).toContain(ns);
+        expect(demo.stderr).toMatch(/^\[agent node-1\] \S+ info ready$/m);
 
         // The signal to that one process; nothing else is signalled.
         const startedAt = Date.now();
@@ -116,6 +128,8 @@ describe('npm start', () => {
         await demo.until(() => pids.every((pid) => !running(pid)), 'the controllers to exit', 15_000);
         await demo.until(() => !existsSync(tempDir), 'the temp directory to be removed', 15_000);
         await demo.closed; // start.js itself has exited: its output has ended
+        expect(agents.filter((a) => running(a.pid))).toEqual([]);
+        for (const ns of [client, ...agents.map((a) => a.netns)]) expect(namespaces()).not.toContain(ns);
         process.stderr.write(`e2e demo (${signal} to ${launcher}): everything stopped in ${Date.now() - startedAt} ms\n`);
         expect(demo.stderr).toMatch(/^stopped$/m);
         for (const r of replicas) expect(demo.stderr).toMatch(new RegExp(`^\\[${r.identity}\\] \\S+ stopped$`, 'm'));
