@@ -171,6 +171,19 @@ describe('with one controller', () => {
     expect(row?.split(/\s+/)[column]).toBe(svc.metadata?.annotations?.[ASSIGNED_IPS]);
   });
 
+  test('a metallb.io object outside metallb-system is refused with the namespace to use (kubectl apply)', async () => {
+    const pool = JSON.stringify({
+      apiVersion: 'metallb.io/v1beta1',
+      kind: 'IPAddressPool',
+      metadata: { name: 'stray', namespace: 'shop' },
+      spec: { addresses: ['198.51.100.0/28'] },
+    });
+    const r = await kubectl(cluster.api, ['apply', '-f', '-'], pool);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/denied the request: .*metallb-system/);
+    expect(cluster.api.store.get('metallb.io/v1beta1', 'IPAddressPool', 'stray', 'shop')).toBeUndefined();
+  });
+
   test('kubectl describe shows the IPAllocated event', async () => {
     await eventually(async () => {
       const r = await kubectl(cluster.api, ['describe', 'svc', 'web', '-n', 'shop']);

@@ -186,6 +186,8 @@ describe('webhook configurations', () => {
       expect(w.failurePolicy).toBe('Fail');
       expect(w.rules[0]?.operations).toEqual(['CREATE', 'UPDATE', 'DELETE']);
     }
+    // metallb.io objects from every namespace (refused outside ours), the ConfigMap in ours only.
+    expect(config.find((w) => w.name === 'validate.config.metallb.io')?.namespaceSelector).toBeUndefined();
     const kinds = config.flatMap((w) => w.rules.flatMap((r) => r.resources)).sort();
     expect(kinds).toEqual(['bfdprofiles', 'bgpadvertisements', 'bgppeers', 'communities', 'configmaps', 'ipaddresspools', 'l2advertisements']);
   });
