@@ -5,6 +5,7 @@
  */
 import { arpReply, decodeArp, encodeArp, gratuitousArp, ipv4Bytes, type ArpPacket } from './arp.js';
 import { MIN_FRAME_LENGTH } from './ethernet.js';
+import { seededRandom } from '../../core/seeded.js';
 
 const NODE_MAC = '02:00:00:00:00:01';
 const CLIENT_MAC = '02:00:00:00:00:02';
@@ -145,17 +146,7 @@ describe('frames that are not ARP we can read', () => {
   });
 });
 
-/** mulberry32: small and good enough to explore inputs reproducibly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 describe('seeded random input', () => {
   it('never throws, and whatever decodes re-encodes to a frame that decodes the same', () => {

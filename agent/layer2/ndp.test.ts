@@ -7,6 +7,7 @@
 import { MIN_FRAME_LENGTH } from './ethernet.js';
 import { icmpv6Checksum, ipv6Bytes, solicitedNode, formatIPv6 } from './ipv6.js';
 import { decodeNdp, encodeNdp, neighborAdvertisementFor, unsolicitedNeighborAdvertisement, type NdpMessage, type NeighborSolicitation } from './ndp.js';
+import { seededRandom } from '../../core/seeded.js';
 
 const NODE_MAC = '02:00:00:00:00:01';
 const CLIENT_MAC = '02:00:00:00:00:02';
@@ -253,17 +254,7 @@ describe('frames that are not valid solicitations or advertisements', () => {
   });
 });
 
-/** mulberry32: small and good enough to explore inputs reproducibly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 describe('seeded random input', () => {
   it('never throws, and whatever decodes re-encodes to a frame that decodes the same', () => {

@@ -5,18 +5,10 @@
  */
 import { decodePacket, encodePacket, ReplayGuard, type RejectReason } from './codec.js';
 import { Protocol, type Action, type Event, type Seed, type Timings } from './protocol.js';
+import { seededRandom } from '../../core/seeded.js';
 
-/** A small, seeded PRNG (mulberry32): uniform in [0, 1). */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small, seeded PRNG (core/seeded.ts). */
+export const seeded = seededRandom;
 
 /** Wall clock of the simulation at monotonic 0. */
 const EPOCH = Date.parse('2026-03-01T12:00:00Z');

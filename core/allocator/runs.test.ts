@@ -1,4 +1,5 @@
 import { RunSet } from './runs.js';
+import { seededRandom } from '../seeded.js';
 
 const buggy = (v: bigint) => (v & 0xffn) === 0n || (v & 0xffn) === 0xffn;
 
@@ -9,16 +10,7 @@ function naiveFirstFree(held: Set<bigint>, from: bigint, skipBuggy: boolean): bi
   return v;
 }
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failure replays. */
-function random(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = seededRandom;
 
 describe('RunSet', () => {
   test.each([

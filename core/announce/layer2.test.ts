@@ -26,6 +26,7 @@ import {
   type Layer2Options,
 } from './index.js';
 import { hashOrder } from './layer2.js';
+import { seededRandom } from '../seeded.js';
 
 const V4 = '192.0.2.10';
 const V4B = '192.0.2.11';
@@ -376,13 +377,7 @@ address-pools:
 describe('determinism', () => {
   /** A seeded shuffle (mulberry32), so a failure can be replayed. */
   function shuffled<T>(items: readonly T[], seed: number): T[] {
-    let a = seed;
-    const random = (): number => {
-      a = (a + 0x6d2b79f5) | 0;
-      let t = Math.imul(a ^ (a >>> 15), 1 | a);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const random = seededRandom(seed);
     const out = [...items];
     for (let i = out.length - 1; i > 0; i--) {
       const j = Math.floor(random() * (i + 1));

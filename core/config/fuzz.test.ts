@@ -6,18 +6,9 @@ import { parseAllDocuments } from 'yaml';
 import { rangesOverlap } from '../ip/index.js';
 import { reservedParts } from './reserved.js';
 import { parseConfig, selectedPools, type ConfigInput, type ConfigResult } from './index.js';
+import { seededRandom } from '../seeded.js';
 
-/** mulberry32: small, fast and good enough to explore inputs reproducibly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 const CONFIGMAP = `
 communities:
