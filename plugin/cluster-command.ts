@@ -6,7 +6,7 @@ import type { ConfigurationNote } from './services/diagnose.js';
 export abstract class ClusterCommand extends MetallbCommand {
   /** Runs `body` with a connection from the common flags, closing it afterwards. */
   protected async withCluster<T>(flags: ClusterFlags, body: (c: Connection) => Promise<T>): Promise<T> {
-    const connection = connect({
+    const connection = await connect({
       ...(flags.kubeconfig !== undefined && { kubeconfig: flags.kubeconfig }),
       ...(flags.context !== undefined && { context: flags.context }),
       timeoutMs: parseTimeout(flags['request-timeout']),

@@ -4,16 +4,13 @@
  * --context; the context's namespace), a KubeApi over it, and every failure turned into one line
  * a user can act on (unreachable, forbidden with the verb and resource, credentials refused).
  */
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { delimiter, join } from 'node:path';
-// The config module alone: the package's index loads every generated API client too (~0.4 s more at start).
-import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { ClientKube, CONFIG_KINDS, KubeError, RESOURCES, type KubeApi, type KubeObject, type ListOptions, type Resource } from '../kube/client.js';
 import { readConfigObjects, readRecordedConfig, parseObjects } from '../kube/config.js';
 import type { NamespaceInfo, Snapshot } from '../core/diagnose/index.js';
 import type { ConfigResult } from '../core/config/index.js';
 import { UserError } from './base.js';
+import { chooseContext, kubeconfigFiles, lightKubeConfig, needsClientNode, readKubeconfig } from './kubeconfig.js';
 
 export const SERVICE_L2_STATUSES: Resource = { group: 'metallb.io', version: 'v1beta1', plural: 'servicel2statuses', namespaced: true };
 export const ENDPOINT_SLICES: Resource = { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices', namespaced: true };
@@ -39,9 +36,36 @@ export interface Connection {
   namespace: string;
 }
 
-/** Load the kubeconfig as kubectl does. */
-export function loadKubeConfig(options: ConnectOptions): KubeConfig {
-  const env = options.env ?? process.env;
+/**
+ * Connect as kubectl would. Users with a token, a client certificate or a password are served by
+ * our own reading of the kubeconfig (kubeconfig.ts); exec plugins, auth providers, proxies and
+ * the in-cluster configuration by client-node's KubeConfig, loaded only then (it costs most of a
+ * second at start).
+ */
+export async function connect(options: ConnectOptions): Promise<Connection> {
+  const files = kubeconfigFiles(options);
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  if (files) {
+    const chosen = chooseContext(readKubeconfig(files), options.context);
+    if (!needsClientNode(chosen.user, chosen.cluster)) {
+      const light = lightKubeConfig(chosen.cluster, chosen.user);
+      const server = light.getCurrentCluster().server;
+      // ClientKube reads only getCurrentCluster() and applyToHTTPSOptions() of a KubeConfig.
+      const kube = new ClientKube(light as unknown as KubeConfig, { timeoutMs });
+      return { kube: translating(kube, server, chosen.name), server, context: chosen.name, namespace: chosen.namespace };
+    }
+  }
+  const kc = await clientNodeConfig(files, options.context);
+  const cluster = kc.getCurrentCluster()!;
+  const context = kc.getContextObject(kc.currentContext);
+  const kube = new ClientKube(kc, { timeoutMs });
+  return { kube: translating(kube, cluster.server, kc.currentContext), server: cluster.server, context: kc.currentContext, namespace: context?.namespace || 'default' };
+}
+
+/** client-node's KubeConfig over the same files (merged the same way), or the in-cluster one. */
+async function clientNodeConfig(files: string[] | undefined, context: string | undefined): Promise<KubeConfig> {
+  // The config module alone: the package's index loads every generated API client too.
+  const { KubeConfig } = await import('@kubernetes/client-node/dist/config.js');
   const kc = new KubeConfig();
   const load = (into: KubeConfig, file: string) => {
     try {
@@ -50,13 +74,8 @@ export function loadKubeConfig(options: ConnectOptions): KubeConfig {
       throw new UserError(`cannot read kubeconfig ${file}: ${firstLine(e)}`);
     }
   };
-  if (options.kubeconfig) {
-    if (!existsSync(options.kubeconfig)) throw new UserError(`kubeconfig ${options.kubeconfig} does not exist (--kubeconfig)`);
-    load(kc, options.kubeconfig);
-  } else if (env.KUBECONFIG) {
-    // kubectl reads every file of the list that exists; for each name the first file wins.
-    const files = env.KUBECONFIG.split(delimiter).filter((f) => f !== '' && existsSync(f));
-    if (files.length === 0) throw new UserError(`none of the files in KUBECONFIG exists (${env.KUBECONFIG})`);
+  if (!files) kc.loadFromCluster();
+  else {
     load(kc, files[0]!);
     for (const file of files.slice(1)) {
       const more = new KubeConfig();
@@ -66,30 +85,10 @@ export function loadKubeConfig(options: ConnectOptions): KubeConfig {
       for (const c of more.contexts) if (!kc.contexts.some((x) => x.name === c.name)) kc.addContext(c);
       if (!kc.currentContext && more.currentContext) kc.setCurrentContext(more.currentContext);
     }
-  } else {
-    const file = join(env.HOME ?? homedir(), '.kube', 'config');
-    if (existsSync(file)) load(kc, file);
-    else if (env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
-    else throw new UserError(`no kubeconfig: ${file} does not exist and KUBECONFIG is not set; pass --kubeconfig`);
   }
-  if (options.context) {
-    if (!kc.contexts.some((c) => c.name === options.context)) {
-      const known = kc.contexts.map((c) => c.name);
-      throw new UserError(`context "${options.context}" does not exist in the kubeconfig${known.length > 0 ? ` (contexts: ${known.join(', ')})` : ''}`);
-    }
-    kc.setCurrentContext(options.context);
-  }
-  if (!kc.currentContext) throw new UserError('the kubeconfig names no current context; pass --context');
+  if (context) kc.setCurrentContext(context);
   if (!kc.getCurrentCluster()) throw new UserError(`context "${kc.currentContext}" names a cluster the kubeconfig does not define`);
   return kc;
-}
-
-export function connect(options: ConnectOptions): Connection {
-  const kc = loadKubeConfig(options);
-  const cluster = kc.getCurrentCluster()!;
-  const context = kc.getContextObject(kc.currentContext);
-  const kube = new ClientKube(kc, { timeoutMs: options.timeoutMs ?? 30_000 });
-  return { kube: translating(kube, cluster.server, kc.currentContext), server: cluster.server, context: kc.currentContext, namespace: context?.namespace || 'default' };
 }
 
 function firstLine(e: unknown): string {
