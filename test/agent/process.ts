@@ -3,98 +3,44 @@
  * its flags, its lines on stderr read as they come (`metrics listening on`, `ready`,
  * `stopped`), waited on, and stopped.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WatchedProcess } from '../e2e/support.js';
 
 /** The repository, whether this file runs from test/agent (jest) or dist/test/agent (compiled). */
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url)).replace(/dist\/$/, '');
 export const AGENT_MAIN = join(repoRoot, 'dist/agent/main.js');
 
-export class AgentProcess {
-  readonly child: ChildProcess;
-  /** Everything it wrote to stderr and stdout. */
-  output = '';
+export class AgentProcess extends WatchedProcess {
   metricsPort: number | undefined;
   /** Where its metrics server is reached from here. */
   readonly metricsHost: string;
   ready = false;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  exitCode: number | null | undefined;
-  private readonly waiters = new Set<() => void>();
 
   constructor(
     readonly node: string,
     args: string[],
-    options: { env?: NodeJS.ProcessEnv; prefix?: (line: string) => void; netns?: string; metricsHost?: string } = {},
+    private readonly options: { env?: NodeJS.ProcessEnv; prefix?: (line: string) => void; netns?: string; metricsHost?: string } = {},
   ) {
     if (!existsSync(AGENT_MAIN)) throw new Error(`${AGENT_MAIN} is missing: run npm run build first`);
-    this.metricsHost = options.metricsHost ?? '127.0.0.1';
     // In the lab, inside the node's network namespace (`ip netns exec` execs node: the pid is the agent's).
     const [command, argv] = options.netns ? ['ip', ['netns', 'exec', options.netns, process.execPath, AGENT_MAIN, ...args]] : [process.execPath, [AGENT_MAIN, ...args]];
-    this.child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', ...(options.env ?? {}) } });
-    this.exited = new Promise((resolve) => {
-      this.child.on('exit', (code, signal) => {
-        this.exitCode = code;
-        this.ready = false;
-        this.notify();
-        resolve({ code, signal });
-      });
-    });
-    let partial = '';
-    const onData = (chunk: Buffer) => {
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) {
-        this.output += `${line}\n`;
-        if (process.env.E2E_VERBOSE) process.stderr.write(`[${node}] ${line}\n`);
-        options.prefix?.(line);
-        const m = /metrics listening on .*:(\d+)$/.exec(line);
-        if (m) this.metricsPort = Number(m[1]);
-        if (/ ready$/.test(line)) this.ready = true;
-        this.notify();
-      }
-    };
-    this.child.stderr?.on('data', onData);
-    this.child.stdout?.on('data', onData);
+    super(`agent ${node}`, spawn(command, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', ...(options.env ?? {}) } }));
+    this.metricsHost = options.metricsHost ?? '127.0.0.1';
   }
 
-  private notify(): void {
-    for (const w of [...this.waiters]) w();
+  protected override exitedNow(): void {
+    this.ready = false;
   }
 
-  get alive(): boolean {
-    return this.exitCode === undefined;
-  }
-
-  /** Resolves when `check` holds; fails when the process exits first or after timeoutMs. */
-  waitUntil(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(test);
-      };
-      const test = () => {
-        if (check()) {
-          done();
-          resolve();
-        } else if (!this.alive) {
-          done();
-          reject(new Error(`agent ${this.node} exited (${String(this.exitCode)}) before ${what}:\n${this.output}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`agent ${this.node}: timed out waiting for ${what}:\n${this.output}`));
-      }, timeoutMs);
-      this.waiters.add(test);
-      test();
-    });
-  }
-
-  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
-    if (this.alive) this.child.kill(signal);
+  protected override line(line: string): void {
+    if (process.env.E2E_VERBOSE) process.stderr.write(`[${this.node}] ${line}\n`);
+    this.options.prefix?.(line);
+    const m = /metrics listening on .*:(\d+)$/.exec(line);
+    if (m) this.metricsPort = Number(m[1]);
+    if (/ ready$/.test(line)) this.ready = true;
   }
 
   /** SIGTERM, SIGKILL after 5 s; resolves with the exit code. */

@@ -70,60 +70,49 @@ export function manifestObjects(): KubeObject[] {
   return objects;
 }
 
-/** One controller process. */
-export class ControllerProcess {
-  readonly child: ChildProcess;
+/**
+ * A child process of a test whose output is read line by line as it comes (`line`), with waits
+ * on what the lines said (`waitUntil`). The controller and agent processes build on it.
+ */
+export class WatchedProcess {
   /** Everything it wrote to stderr and stdout. */
   output = '';
-  webhookPort: number | undefined;
-  metricsPort: number | undefined;
-  ready = false;
-  leading = false;
-  /** When it last logged that it started leading (Date.now()). */
-  ledAt: number | undefined;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   exitCode: number | null | undefined;
   private readonly waiters = new Set<() => void>();
 
   constructor(
-    readonly identity: string,
-    args: string[],
+    /** How it is named in messages, e.g. `controller-1` or `agent node-2`. */
+    readonly label: string,
+    readonly child: ChildProcess,
   ) {
-    this.child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
     this.exited = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => {
         this.exitCode = code;
-        this.ready = false;
-        this.leading = false;
+        this.exitedNow();
         this.notify();
         resolve({ code, signal });
       });
     });
     let partial = '';
     const onData = (chunk: Buffer) => {
-      const text = partial + chunk.toString('utf8');
-      const lines = text.split('\n');
+      const lines = (partial + chunk.toString('utf8')).split('\n');
       partial = lines.pop() ?? '';
-      for (const line of lines) this.line(line);
+      for (const line of lines) {
+        this.output += `${line}\n`;
+        this.line(line);
+        this.notify();
+      }
     };
     this.child.stderr?.on('data', onData);
     this.child.stdout?.on('data', onData);
   }
 
-  private line(line: string): void {
-    this.output += `${line}\n`;
-    if (process.env.E2E_VERBOSE) process.stderr.write(`[${this.identity}] ${line}\n`);
-    let m: RegExpExecArray | null;
-    if ((m = /webhook listening on .*:(\d+)$/.exec(line))) this.webhookPort = Number(m[1]);
-    if ((m = /metrics listening on .*:(\d+)$/.exec(line))) this.metricsPort = Number(m[1]);
-    if (/ ready$/.test(line)) this.ready = true;
-    if (/leader election: \S+ started leading$/.test(line)) {
-      this.leading = true;
-      this.ledAt = Date.now();
-    }
-    if (/leader election: \S+ stopped leading$/.test(line)) this.leading = false;
-    this.notify();
-  }
+  /** One line of its output (after it is added to `output`). */
+  protected line(_line: string): void {}
+
+  /** It has exited (before the waiters are told). */
+  protected exitedNow(): void {}
 
   private notify(): void {
     for (const w of [...this.waiters]) w();
@@ -146,12 +135,12 @@ export class ControllerProcess {
           resolve();
         } else if (!this.alive) {
           done();
-          reject(new Error(`${this.identity} exited (${String(this.exitCode)}) before ${what}:\n${this.output}`));
+          reject(new Error(`${this.label} exited (${String(this.exitCode)}) before ${what}:\n${this.output}`));
         }
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`${this.identity}: timed out waiting for ${what}:\n${this.output}`));
+        reject(new Error(`${this.label}: timed out waiting for ${what}:\n${this.output}`));
       }, timeoutMs);
       this.waiters.add(test);
       test();
@@ -160,6 +149,41 @@ export class ControllerProcess {
 
   kill(signal: NodeJS.Signals = 'SIGTERM'): void {
     if (this.alive) this.child.kill(signal);
+  }
+}
+
+/** One controller process. */
+export class ControllerProcess extends WatchedProcess {
+  webhookPort: number | undefined;
+  metricsPort: number | undefined;
+  ready = false;
+  leading = false;
+  /** When it last logged that it started leading (Date.now()). */
+  ledAt: number | undefined;
+
+  constructor(
+    readonly identity: string,
+    args: string[],
+  ) {
+    super(identity, spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } }));
+  }
+
+  protected override exitedNow(): void {
+    this.ready = false;
+    this.leading = false;
+  }
+
+  protected override line(line: string): void {
+    if (process.env.E2E_VERBOSE) process.stderr.write(`[${this.identity}] ${line}\n`);
+    let m: RegExpExecArray | null;
+    if ((m = /webhook listening on .*:(\d+)$/.exec(line))) this.webhookPort = Number(m[1]);
+    if ((m = /metrics listening on .*:(\d+)$/.exec(line))) this.metricsPort = Number(m[1]);
+    if (/ ready$/.test(line)) this.ready = true;
+    if (/leader election: \S+ started leading$/.test(line)) {
+      this.leading = true;
+      this.ledAt = Date.now();
+    }
+    if (/leader election: \S+ stopped leading$/.test(line)) this.leading = false;
   }
 }
 

@@ -10,6 +10,9 @@
  * `removeLeftovers()` can tell a crashed earlier run's leftovers from a live run's and remove them.
  */
 import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -41,9 +44,52 @@ export interface LabOptions {
   nodes: string[];
   /** Prefixes the client reaches on-link, without a router (the Service pools, when they are not the LAN's). */
   clientOnLink?: string[];
+  /** How long to wait for another process's lab to go (default 10 minutes). */
+  waitMs?: number;
 }
 
 let labs = 0;
+
+/**
+ * Labs share the LAN's addresses (and the root namespace's route to it), so one runs at a time
+ * on a machine: jest runs test files in parallel, and a bench may run beside the tests. The lock
+ * file holds the owner's pid; a lab waits for it, and takes it over from a process that is gone.
+ * Labs of one process (created one after another) share it.
+ */
+const LOCK = join(tmpdir(), 'metallb-ts-lab.lock');
+let lockHeld = 0;
+
+async function acquireLock(timeoutMs: number): Promise<void> {
+  if (lockHeld > 0) {
+    lockHeld++;
+    return;
+  }
+  const deadline = Date.now() + timeoutMs;
+  let waited = false;
+  for (;;) {
+    try {
+      await writeFile(LOCK, String(process.pid), { flag: 'wx' });
+      lockHeld = 1;
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const owner = Number((await readFile(LOCK, 'utf8').catch(() => '')).trim());
+    if (!Number.isInteger(owner) || owner <= 0 || !alive(owner)) {
+      await unlink(LOCK).catch(() => {});
+      continue;
+    }
+    if (Date.now() > deadline) throw new Error(`another lab (pid ${owner}) has held ${LOCK} for ${timeoutMs / 1000} s`);
+    if (!waited && process.env.LAB_VERBOSE) process.stderr.write(`lab: waiting for the lab of pid ${owner}\n`);
+    waited = true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function releaseLock(): Promise<void> {
+  if (lockHeld === 0) return;
+  if (--lockHeld === 0) await unlink(LOCK).catch(() => {});
+}
 
 /** Whether this process can build a lab (root, iproute2), and if not, why. */
 export async function labUnavailable(): Promise<string | undefined> {
@@ -141,10 +187,11 @@ export class Lab {
     const why = await labUnavailable();
     if (why) throw new Error(why);
     if (options.nodes.length > 80) throw new Error('at most 80 nodes on the lab LAN (.11-.90)');
-    await removeLeftovers();
+    await acquireLock(options.waitMs ?? 600_000);
     const id = (labs++ % 36).toString(36);
     const lab = new Lab(id, `mlb${process.pid}-${id}br`);
     try {
+      await removeLeftovers();
       await ip(['link', 'add', 'name', lab.bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0', 'mcast_snooping', '0']);
       await ip(['addr', 'add', `${HOST4}/24`, 'dev', lab.bridge]);
       await ip(['-6', 'addr', 'add', `${HOST6}/64`, 'dev', lab.bridge, 'nodad']);
@@ -252,5 +299,6 @@ export class Lab {
       if (m && m[1]!.startsWith(this.linkPrefix) && m[1] !== this.bridge) await ip(['link', 'del', m[1]!]).catch(() => '');
     }
     await ip(['link', 'del', this.bridge]).catch(() => '');
+    await releaseLock();
   }
 }

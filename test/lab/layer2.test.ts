@@ -16,8 +16,9 @@ import { LabCluster } from './cluster.js';
 let lc: LabCluster;
 
 beforeAll(async () => {
+  // Labs run one at a time on a machine (test/lab/lab.ts): this may wait for another file's first.
   lc = await LabCluster.start();
-}, 120_000);
+}, 720_000);
 
 afterAll(async () => {
   await lc?.stop();
