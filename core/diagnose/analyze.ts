@@ -65,8 +65,17 @@ export interface Analysis {
   services: LBService[];
   byKey: ReadonlyMap<string, LBService>;
   nodes: AnnounceNode[];
-  /** Nodes whose Ready condition is True (what the agents use when gossip is not running). */
+  /**
+   * The nodes counted alive: Ready, less `agentsDown` (the agents' gossip is not visible from
+   * here; what they publish shows whom it counts out).
+   */
   alive: ReadonlySet<string>;
+  /**
+   * Ready nodes the agents count down: a node ranked before the one a ServiceL2Status names for
+   * one of its IPs is not alive in the agents' gossip (its agent stopped or cut off), or the
+   * agents would have chosen it. Empty when every status agrees with the Node conditions.
+   */
+  agentsDown: ReadonlySet<string>;
   layer2Context: Layer2Context;
   /** core/announce's answer per Service key. */
   layer2: ReadonlyMap<string, Layer2Service>;
@@ -153,14 +162,18 @@ export function analyze(snapshot: Snapshot): Analysis {
   services.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
   const nodes = snapshot.nodes.map(nodeFromKube).filter((n): n is AnnounceNode => n !== undefined);
-  const alive = new Set(snapshot.nodes.filter(nodeReady).flatMap((n) => textAt(mapAt(n, 'metadata'), 'name') ?? []));
-  const layer2Context = prepareLayer2(config, nodes, alive);
-  const layer2 = new Map(
-    announceAll(
-      layer2Context,
-      services.map((s) => s.announce),
-    ).map((a) => [serviceKey(a.namespace, a.name), a]),
-  );
+  const ready = new Set(snapshot.nodes.filter(nodeReady).flatMap((n) => textAt(mapAt(n, 'metadata'), 'name') ?? []));
+  const compute = (alive: ReadonlySet<string>) => {
+    const context = prepareLayer2(config, nodes, alive);
+    const answers = new Map(
+      announceAll(
+        context,
+        services.map((s) => s.announce),
+      ).map((a) => [serviceKey(a.namespace, a.name), a]),
+    );
+    return { context, answers };
+  };
+  let { context: layer2Context, answers: layer2 } = compute(ready);
 
   const announcedBy = new Map<string, string[]>();
   for (const o of snapshot.l2Statuses) {
@@ -176,6 +189,22 @@ export function analyze(snapshot: Snapshot): Analysis {
     announcedBy.set(key, list.sort());
   }
 
+  // What the agents publish tells whom their gossip counts out: recompute without those nodes,
+  // so that the owner and the next candidate shown are the ones the agents act on.
+  const agentsDown = new Set<string>();
+  for (const [key, answer] of layer2) {
+    const statusNodes = announcedBy.get(key) ?? [];
+    for (const ip of answer.ips) {
+      if (!('owner' in ip)) continue;
+      const order = ip.candidates.map((c) => c.node);
+      const named = statusNodes.filter((n) => order.includes(n));
+      if (named.length !== 1 || named[0] === ip.owner) continue;
+      for (const n of order.slice(0, order.indexOf(named[0]!))) agentsDown.add(n);
+    }
+  }
+  const alive = agentsDown.size > 0 ? new Set([...ready].filter((n) => !agentsDown.has(n))) : ready;
+  if (agentsDown.size > 0) ({ context: layer2Context, answers: layer2 } = compute(alive));
+
   return {
     snapshot,
     config,
@@ -188,6 +217,7 @@ export function analyze(snapshot: Snapshot): Analysis {
     byKey: new Map(services.map((s) => [s.key, s])),
     nodes,
     alive,
+    agentsDown,
     layer2Context,
     layer2,
     announcedBy,

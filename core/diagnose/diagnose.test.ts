@@ -221,11 +221,25 @@ describe('services and explain', () => {
     expect(e?.disagreements).toEqual([expect.stringMatching(/no ServiceL2Status from node-d/)]);
   });
 
-  it('says when ServiceL2Status names another node than core/announce', () => {
-    const l2Statuses = [{ metadata: { name: 'x' }, status: { node: 'node-a', serviceName: 'web', serviceNamespace: 'shop' } }];
-    const e = explainService(analyze(snapshot({ ...base, l2Statuses })), 'shop', 'web');
-    expect(e?.statusNodes).toEqual(['node-a']);
-    expect(e?.disagreements).toEqual([expect.stringMatching(/ServiceL2Status says node-a announces it, but node-d should/)]);
+  it('says when ServiceL2Status names a node core/announce would not choose at all', () => {
+    // node-a has no ready endpoint for a Local Service: not a candidate, so the status is stale.
+    const l2Statuses = [{ metadata: { name: 'x' }, status: { node: 'node-c', serviceName: 'local', serviceNamespace: 'shop' } }];
+    const e = explainService(analyze(snapshot({ ...base, l2Statuses })), 'shop', 'local');
+    expect(e?.statusNodes).toEqual(['node-c']);
+    expect(e?.disagreements).toEqual([expect.stringMatching(/ServiceL2Status says node-c announces it, but no node should: its status is stale/)]);
+  });
+
+  it('follows the agents when their ServiceL2Status names a later candidate: the nodes before it are out of their gossip (an agent killed, its Node still Ready)', () => {
+    const l2Statuses = [{ metadata: { name: 'x' }, status: { node: 'node-c', serviceName: 'web', serviceNamespace: 'shop' } }];
+    const a = analyze(snapshot({ ...base, l2Statuses }));
+    expect([...a.agentsDown]).toEqual(['node-d']);
+    const e = explainService(a, 'shop', 'web');
+    expect(e?.verdict).toBe('assigned 192.0.2.10 from pool lan, announced by node-c over layer 2');
+    expect(e?.layer2[0]).toMatchObject({ owner: 'node-c', next: 'node-b' });
+    expect(e?.layer2[0]?.ineligible).toEqual([{ node: 'node-d', reasons: [expect.stringMatching(/^Ready, but the agents count it down/)] }]);
+    expect(e?.disagreements).toEqual([expect.stringMatching(/^node node-d is Ready but the agents count it down/)]);
+    // Without the status, node-d (first by the hash) is the owner and nobody is counted out.
+    expect([...analyze(snapshot(base)).agentsDown]).toEqual([]);
   });
 
   it('moves to the next candidate when the owner is not Ready', () => {

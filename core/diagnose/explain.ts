@@ -109,7 +109,10 @@ export function explainService(a: Analysis, namespace: string, name: string): Ex
     reason: ip.owner ? null : noOwnerText(a, s, ip),
     next: (ip.owner ? ip.candidates[1]?.node : undefined) ?? null,
     candidates: ip.candidates.map((c) => c.node),
-    ineligible: ip.ineligible.map((v) => ({ node: v.node, reasons: v.reasons.map(reasonWords) })),
+    ineligible: ip.ineligible.map((v) => ({
+      node: v.node,
+      reasons: v.reasons.map((r) => (r === 'not-alive' && a.agentsDown.has(v.node) ? 'Ready, but the agents count it down (its agent is out of the gossip)' : reasonWords(r))),
+    })),
   }));
 
   return {
@@ -238,6 +241,12 @@ function disagreements(a: Analysis, s: LBService, layer2: readonly Layer2Evidenc
   }
   if (s.annotated.ips.length > 0 && shown.length > 0 && [...s.annotated.ips].sort().join(',') !== shown.join(',')) {
     out.push(`annotation metallb.io/assigned-ips says ${s.annotated.ips.join(', ')} but its status shows ${shown.join(', ')}`);
+  }
+  const skipped = layer2.flatMap((l) => (l.owner ? l.ineligible.filter((v) => a.agentsDown.has(v.node)).map((v) => v.node) : []));
+  for (const n of [...new Set(skipped)].sort()) {
+    out.push(
+      `node ${n} is Ready but the agents count it down (its agent is stopped, or cut off from the others' gossip), so the next node in line announces: check the agent on ${n} (kubectl -n metallb-system get pods -o wide)`,
+    );
   }
   const owners = [...new Set(layer2.flatMap((l) => (l.owner ? [l.owner] : [])))].sort();
   if (layer2.length > 0 && layer2.some((l) => l.advertisements.length > 0)) {
