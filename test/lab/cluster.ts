@@ -75,7 +75,8 @@ export class LabCluster {
     try {
       for (const n of lab.nodes) {
         // kube-proxy's part: the node takes traffic for Service IPs, and its kernel answers no ARP for them.
-        await lab.exec(n, 'sysctl', ['-q', '-w', 'net.ipv4.conf.all.arp_ignore=1']);
+        // (/proc/sys/net is the namespace's own; no dependency on procps' sysctl)
+        await lab.exec(n, 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore && echo 1 > /proc/sys/net/ipv4/conf/eth0/arp_ignore']);
         await lab.exec(n, 'ip', ['route', 'add', 'local', POOL4, 'dev', 'lo']);
         await lab.exec(n, 'ip', ['-6', 'route', 'add', 'local', POOL6, 'dev', 'lo']);
       }

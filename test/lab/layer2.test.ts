@@ -10,8 +10,10 @@
  */
 import { SERVICE_L2_STATUSES } from '../../agent/status.js';
 import { RESOURCES } from '../../kube/client.js';
-import { NAMESPACE } from '../e2e/support.js';
-import { LabCluster } from './cluster.js';
+import { ingressIPs, NAMESPACE } from '../e2e/support.js';
+import { LabCluster, POOL6 } from './cluster.js';
+
+const POOLS = { group: 'metallb.io', version: 'v1beta1', plural: 'ipaddresspools', namespaced: true } as const;
 
 let lc: LabCluster;
 
@@ -199,3 +201,39 @@ it('an owner whose network goes silent is replaced, and takes nothing back twice
   expect(back).not.toBe('two');
   await deleteService('silent');
 }, 90_000);
+
+it('a revoked IP stops being answered, and the one the Service gets instead is answered', async () => {
+  const [ip] = await lc.createService('revoked');
+  expect(
+    await until(
+      () => lc.owner(ip!),
+      (o) => o !== undefined,
+      10_000,
+    ),
+  ).toBeDefined();
+  // The pool loses the Service's address (run last: the pool stays smaller).
+  const keep = ip === '203.0.113.8' ? '203.0.113.0/29' : '203.0.113.8/29';
+  // The webhook refuses to take an address in use unless told to (metallb.io/force).
+  await lc.kube.patch(POOLS, 'demo', NAMESPACE, { metadata: { annotations: { 'metallb.io/force': 'true' } }, spec: { addresses: [keep, POOL6] } });
+  const moved = await until(
+    async () => ingressIPs((await lc.kube.get(RESOURCES.services, 'revoked', 'default')) as never)[0],
+    (i) => i !== undefined && i !== ip,
+    15_000,
+  );
+  expect(moved).not.toBe(ip);
+  expect(
+    await until(
+      () => lc.arping(ip!, 1),
+      (m) => m.length === 0,
+      10_000,
+    ),
+  ).toEqual([]);
+  expect(
+    await until(
+      () => lc.owner(moved!),
+      (o) => o !== undefined,
+      10_000,
+    ),
+  ).toBeDefined();
+  await deleteService('revoked');
+}, 60_000);
