@@ -64,7 +64,7 @@ test('four agents converge; a killed one is detected by the others; metrics coun
       detected.push(performance.now() - killedAt);
     }),
   );
-  console.log(`UDP, 4 agents: converged in ${converged.toFixed(0)} ms; n-3 killed, gone for all three others after ${detected.map((d) => d.toFixed(0)).join(', ')} ms`);
+  process.stderr.write(`UDP, 4 agents: converged in ${converged.toFixed(0)} ms; n-3 killed, gone for all three others after ${detected.map((d) => d.toFixed(0)).join(', ')} ms\n`);
   expect(Math.max(...detected)).toBeLessThan(5000);
   expect(changes.at(-1)).toEqual(new Set(['n-0', 'n-1', 'n-2']));
 
@@ -83,7 +83,7 @@ test('a graceful leave is seen at once', async () => {
   const start = performance.now();
   await ms[2]!.stop();
   const seen = await waitFor('leave', () => !ms[0]!.alive().has('c') && !ms[1]!.alive().has('c'), 2000);
-  console.log(`UDP: a graceful leave seen by both others after ${(performance.now() - start).toFixed(1)} ms (${seen.toFixed(1)} ms after stop() returned)`);
+  process.stderr.write(`UDP: a graceful leave seen by both others after ${(performance.now() - start).toFixed(1)} ms (${seen.toFixed(1)} ms after stop() returned)\n`);
   expect(ms[0]!.members().find((m) => m.name === 'c')!.state).toBe('left');
 });
 

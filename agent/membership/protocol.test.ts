@@ -307,7 +307,7 @@ describe('a simulated LAN (real codec, fake clock)', () => {
       c.handle(n, { type: 'start' });
     }
     const t = c.runUntilTrue(() => c.converged(), 20_000);
-    console.log(`50 nodes through one seed: converged after ${t} ms (simulated), largest datagram ${c.largest} bytes`);
+    process.stderr.write(`50 nodes through one seed: converged after ${t} ms (simulated), largest datagram ${c.largest} bytes\n`);
     expect(t).toBeDefined();
     expect(c.largest).toBeLessThanOrEqual(1400);
     // And they stay converged, with nobody suspected falsely.
@@ -331,8 +331,8 @@ describe('a simulated LAN (real codec, fake clock)', () => {
       // Bound: the victim is probed within (n - 1) periods (round robin), the probe takes one
       // period, the suspicion at most suspicionMaxMs, the news one gossip interval.
       const bound = (size - 1) * 200 + 200 + 500 + 100;
-      console.log(
-        `crash of 1 in ${size}: all others know after median ${median(all)} ms, max ${Math.max(...all)} ms; the first after median ${median(first)} ms (simulated; bound ${bound})`,
+      process.stderr.write(
+        `crash of 1 in ${size}: all others know after median ${median(all)} ms, max ${Math.max(...all)} ms; the first after median ${median(first)} ms (simulated; bound ${bound})\n`,
       );
       expect(Math.max(...all)).toBeLessThanOrEqual(bound);
     }
@@ -373,7 +373,7 @@ describe('a simulated LAN (real codec, fake clock)', () => {
     expect(c.node('node-2').log.some((l) => l.action.type === 'refuted')).toBe(true);
     expect(c.node('node-2').protocol.selfIncarnation).toBeGreaterThan(c.wall() - c.now - 1);
     expect(c.converged()).toBe(true);
-    console.log(`refutation: suspected ${suspectedAfter} ms into the silence, refuted, never dead`);
+    process.stderr.write(`refutation: suspected ${suspectedAfter} ms into the silence, refuted, never dead\n`);
   });
 
   test('a partitioned node: each side drops the other; after the partition heals everyone converges through the seeds', () => {
@@ -390,7 +390,7 @@ describe('a simulated LAN (real codec, fake clock)', () => {
     expect(c.aliveAt('node-4')).toEqual(new Set(['node-4']));
     cut = false;
     const healed = c.runUntilTrue(() => c.converged(), 10_000);
-    console.log(`partition of 1 in 5 healed: converged ${healed} ms after the network returned`);
+    process.stderr.write(`partition of 1 in 5 healed: converged ${healed} ms after the network returned\n`);
     expect(healed).toBeDefined();
     expect(healed!).toBeLessThan(3000);
   });
@@ -429,7 +429,7 @@ describe('a simulated LAN (real codec, fake clock)', () => {
     c.run(60_000);
     const falseDeaths = [...c.nodes.keys()].reduce((n, name) => n + c.transitions(name, 'dead'), 0);
     const suspicions = [...c.nodes.keys()].reduce((n, name) => n + c.transitions(name, 'suspect'), 0);
-    console.log(`5% loss, 10 nodes, 60 s: ${c.dropped} of ${c.sent} datagrams lost, ${suspicions} suspicions (all refuted), ${falseDeaths} false deaths`);
+    process.stderr.write(`5% loss, 10 nodes, 60 s: ${c.dropped} of ${c.sent} datagrams lost, ${suspicions} suspicions (all refuted), ${falseDeaths} false deaths\n`);
     expect(falseDeaths).toBe(0);
     expect(c.converged()).toBe(true);
     c.crash('node-3');
@@ -481,7 +481,7 @@ describe('a simulated LAN (real codec, fake clock)', () => {
     for (let i = 0; i < 50; i++) c.transmit('mallory', victim.address, 7946, Buffer.from(Array.from({ length: Math.floor(random() * 200) }, () => Math.floor(random() * 256))));
     c.run(100);
     const rejected = Object.fromEntries(victim.rejected);
-    console.log('refused by node-1:', rejected, 'node-2:', Object.fromEntries(c.node('node-2').rejected));
+    process.stderr.write(`refused by node-1: ${JSON.stringify(rejected)}, node-2: ${JSON.stringify(Object.fromEntries(c.node('node-2').rejected))}\n`);
     expect(rejected.replay).toBe(1);
     expect(rejected['bad-mac']).toBe(1);
     expect(rejected['too-short']).toBeGreaterThanOrEqual(1);

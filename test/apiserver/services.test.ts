@@ -135,7 +135,7 @@ describe('Service creates at scale', () => {
       expect(ips.size).toBe(N + 1); // and the kubernetes Service's
       expect(ports.size).toBe(N);
       // Timings depend on the machine, so they are printed, not asserted.
-      console.log(`Service creates per second, per ${lap}: ${laps.map((ms) => Math.round((lap * 1000) / ms)).join(', ')}`);
+      process.stderr.write(`Service creates per second, per ${lap}: ${laps.map((ms) => Math.round((lap * 1000) / ms)).join(', ')}\n`);
     } finally {
       await api.stop();
     }
