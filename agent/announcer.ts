@@ -194,6 +194,9 @@ export class Announcer {
     await this.flushing;
   }
 
+  /** Reports of what the last pass changed, made after the speaker has the new set (see apply). */
+  private readonly after: (() => void)[] = [];
+
   private schedule(): void {
     if (!this.started || this.stopped || this.timer !== undefined || this.flushing) return;
     this.timer = this.timers.setTimeout(() => {
@@ -241,6 +244,17 @@ export class Announcer {
     }
     this.options.metrics?.setAnnouncedServices('layer2', this.mine.size);
     this.options.metrics?.observeRecompute(scope, (this.clock.monotonic() - start) / 1000);
+    // Then the status, events, logs and metrics of what changed, yielding between batches.
+    const work = this.after.splice(0);
+    const batch = Math.max(1, this.options.batch ?? 256);
+    for (let i = 0; i < work.length; i++) {
+      try {
+        work[i]!();
+      } catch (e) {
+        this.log.error(`reporting an announcement (a bug): ${describeError(e)}`);
+      }
+      if ((i + 1) % batch === 0) await new Promise<void>((r) => setImmediate(r));
+    }
   }
 
   /** The Service as core/announce reads it, or undefined when it is gone (or not ours any more). */
@@ -344,7 +358,7 @@ export class Announcer {
       o?.services.delete(key);
       if (o && o.services.size === 0) this.owned.delete(ip);
       this.speakerDirty = true;
-      if (!next.has(ip)) this.options.metrics?.setAnnounced('layer2', key, nodeName, ip, false);
+      if (!next.has(ip)) this.after.push(() => this.options.metrics?.setAnnounced('layer2', key, nodeName, ip, false));
     }
     for (const [ip, interfaces] of next) {
       if (had.has(ip) && sameList(had.get(ip) as readonly string[], interfaces)) continue;
@@ -354,23 +368,24 @@ export class Announcer {
         if (!sameList(o.interfaces, interfaces)) o.interfaces = interfaces;
       } else this.owned.set(ip, { interfaces, services: new Set([key]) });
       this.speakerDirty = true;
-      this.options.metrics?.setAnnounced('layer2', key, nodeName, ip, true);
+      this.after.push(() => this.options.metrics?.setAnnounced('layer2', key, nodeName, ip, true));
     }
     if (next.size > 0) this.mine.set(key, next);
     else this.mine.delete(key);
 
-    if (next.size > 0) {
-      const interfaces = [...new Set([...next.values()].flat())].sort();
-      this.options.status?.set(key, { interfaces, owners });
-    } else this.options.status?.set(key, undefined);
-
+    // What follows tells the cluster (status, event, log): it waits until the speaker has the
+    // new set, so that taking over a dead node's thousands of IPs is not held up by it.
+    const interfaces = next.size > 0 ? [...new Set([...next.values()].flat())].sort() : [];
+    this.after.push(() => this.options.status?.set(key, next.size > 0 ? { interfaces, owners } : undefined));
     if (had.size === 0 && next.size > 0) {
-      this.log.info(`announcing ${key} (${[...next.keys()].join(', ')}) from this node`);
-      const svc = this.options.services().get(key);
-      if (svc) void this.options.recorder?.event(svc, 'Normal', 'nodeAssigned', `announcing from node "${nodeName}" with protocol "layer2"`);
+      this.after.push(() => {
+        this.log.info(`announcing ${key} (${[...next.keys()].join(', ')}) from this node`);
+        const svc = this.options.services().get(key);
+        if (svc) void this.options.recorder?.event(svc, 'Normal', 'nodeAssigned', `announcing from node "${nodeName}" with protocol "layer2"`);
+      });
     } else if (had.size > 0 && next.size === 0) {
       const why = result?.ips.map((ip) => (ip.owner ? `${ip.ip}: ${ip.owner}` : `${ip.ip}: ${ip.reason}`)).join(', ');
-      this.log.info(`no longer announcing ${key}${why ? ` (${why})` : ' (gone)'}`);
+      this.after.push(() => this.log.info(`no longer announcing ${key}${why ? ` (${why})` : ' (gone)'}`));
     }
   }
 }
