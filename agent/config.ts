@@ -19,6 +19,7 @@ import { systemClock, type Clock } from '../kube/clock.js';
 import { parseObjects, readConfigObjects, readRecordedConfig, LAST_GOOD_CONFIG_MAP, type ConfigObjects } from '../kube/config.js';
 import { systemTimers, type Timers } from '../kube/queue.js';
 import { describeError, silentLogger, type Logger } from './log.js';
+import { Backoff } from '../kube/reflector.js';
 
 /** An ownerReference, as the agent puts on what it writes (its Pod). */
 export interface OwnerReference {
@@ -79,7 +80,8 @@ export class ConfigWatch {
   private loading: Promise<void> | undefined;
   private dirty = false;
   private timer: unknown;
-  private readFailures = 0;
+  /** Between reads that failed: exponential from 200 ms to 30 s, with jitter (kube/reflector.ts). */
+  private readonly readBackoff = new Backoff();
   private stopped = false;
   private readonly reflectors: Reflector[] = [];
   private readonly contents = new Map<string, string>();
@@ -167,13 +169,12 @@ export class ConfigWatch {
         this.dirty = false;
         try {
           await this.load();
-          this.readFailures = 0;
+          this.readBackoff.reset();
         } catch (e) {
-          this.readFailures++;
           this.log.warn(`could not read the configuration: ${describeError(e)}; keeping the ${this.config ? 'last good one' : 'none (announcing nothing)'}, retrying`);
           this.options.metrics?.setConfigStale(true);
           this.options.metrics?.countUpdate(false);
-          const backoff = Math.min(30_000, 200 * 2 ** Math.min(this.readFailures, 8)) * (0.5 + Math.random() / 2);
+          const backoff = this.readBackoff.next();
           if (!this.stopped) {
             this.timer = this.timers.setTimeout(() => {
               this.timer = undefined;

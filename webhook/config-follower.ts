@@ -18,6 +18,7 @@ import { apiVersionOf, CONFIG_KINDS, isKubeError, Reflector, RESOURCES, type Kub
 import type { EventRecorder } from '../kube/events.js';
 import type { Ledger } from './claims.js';
 import { CONFIG_MAP_NAME, LAST_GOOD_CONFIG_MAP, parseObjects, readConfigObjects, type ConfigObjects } from './config-admission.js';
+import { Backoff } from '../kube/reflector.js';
 
 /** What the follower reports to metrics (the webhook's Metrics class satisfies it). */
 export interface ConfigMetrics {
@@ -63,7 +64,8 @@ export class ConfigFollower {
   private loading: Promise<void> | undefined;
   private dirty = false;
   private timer: NodeJS.Timeout | undefined;
-  private readFailures = 0;
+  /** Between reads that failed: exponential from 200 ms to 30 s, with jitter (kube/reflector.ts). */
+  private readonly readBackoff = new Backoff();
   private readError: string | undefined;
   private lastGood: ConfigObjects | undefined;
   private recordedText: string | undefined;
@@ -158,17 +160,16 @@ export class ConfigFollower {
         this.dirty = false;
         try {
           await this.load();
-          this.readFailures = 0;
+          this.readBackoff.reset();
         } catch (e) {
           // A read that failed (an API error other than "kind not installed") changes nothing:
           // the last good configuration stays, and the read is tried again with backoff.
-          this.readFailures++;
           this.readError = `could not read the configuration: ${describeError(e)}`;
           this.log(`${this.readError}; keeping the last good one, retrying`);
           this.options.metrics?.setConfigStale?.(true);
           this.options.metrics?.countUpdate?.(false);
           await this.report();
-          const backoff = Math.min(30_000, 200 * 2 ** Math.min(this.readFailures, 8)) * (0.5 + Math.random() / 2);
+          const backoff = this.readBackoff.next();
           if (!this.stopped) {
             this.timer = setTimeout(() => {
               this.timer = undefined;
