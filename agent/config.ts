@@ -19,7 +19,7 @@ import { systemClock, type Clock } from '../kube/clock.js';
 import { parseObjects, readConfigObjects, readRecordedConfig, LAST_GOOD_CONFIG_MAP, type ConfigObjects } from '../kube/config.js';
 import { systemTimers, type Timers } from '../kube/queue.js';
 import { describeError, silentLogger, type Logger } from './log.js';
-import { Backoff } from '../kube/reflector.js';
+import { SerialLoad } from '../kube/serial-load.js';
 
 /** An ownerReference, as the agent puts on what it writes (its Pod). */
 export interface OwnerReference {
@@ -77,12 +77,8 @@ export class ConfigWatch {
   errors: string[] = [];
   private lastValidAt: string | undefined;
   private applied: string | undefined;
-  private loading: Promise<void> | undefined;
-  private dirty = false;
-  private timer: unknown;
-  /** Between reads that failed: exponential from 200 ms to 30 s, with jitter (kube/reflector.ts). */
-  private readonly readBackoff = new Backoff();
-  private stopped = false;
+  /** Loads never overlap; a failed read keeps what was loaded and is retried with backoff. */
+  private readonly loader: SerialLoad;
   private readonly reflectors: Reflector[] = [];
   private readonly contents = new Map<string, string>();
   private reported = '';
@@ -97,6 +93,16 @@ export class ConfigWatch {
     this.clock = options.clock ?? systemClock;
     this.timers = options.timers ?? systemTimers;
     this.log = options.log ?? silentLogger;
+    this.loader = new SerialLoad({
+      load: () => this.load(),
+      failed: (e) => {
+        this.log.warn(`could not read the configuration: ${describeError(e)}; keeping the ${this.config ? 'last good one' : 'none (announcing nothing)'}, retrying`);
+        this.options.metrics?.setConfigStale(true);
+        this.options.metrics?.countUpdate(false);
+      },
+      debounceMs: options.debounceMs ?? 50,
+      timers: this.timers,
+    });
     this.loaded = new Promise((r) => (this.resolveLoaded = r));
   }
 
@@ -140,54 +146,18 @@ export class ConfigWatch {
   }
 
   stop(): Promise<void> {
-    this.stopped = true;
     for (const r of this.reflectors) r.stop();
-    if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
-    this.timer = undefined;
-    return this.loading ?? Promise.resolve();
+    return this.loader.stop();
   }
 
   /** Loads soon (coalescing changes that come together). */
-  request(delayMs = this.options.debounceMs ?? 50): void {
-    if (this.stopped) return;
-    this.dirty = true;
-    if (this.loading || this.timer !== undefined) return;
-    this.timer = this.timers.setTimeout(() => {
-      this.timer = undefined;
-      void this.reload();
-    }, delayMs);
+  request(delayMs?: number): void {
+    this.loader.request(delayMs);
   }
 
   /** Runs loads until no change is pending. */
   reload(): Promise<void> {
-    if (this.loading) {
-      this.dirty = true;
-      return this.loading;
-    }
-    this.loading = (async () => {
-      do {
-        this.dirty = false;
-        try {
-          await this.load();
-          this.readBackoff.reset();
-        } catch (e) {
-          this.log.warn(`could not read the configuration: ${describeError(e)}; keeping the ${this.config ? 'last good one' : 'none (announcing nothing)'}, retrying`);
-          this.options.metrics?.setConfigStale(true);
-          this.options.metrics?.countUpdate(false);
-          const backoff = this.readBackoff.next();
-          if (!this.stopped) {
-            this.timer = this.timers.setTimeout(() => {
-              this.timer = undefined;
-              this.request(0);
-            }, backoff);
-          }
-          break;
-        }
-      } while (this.dirty && !this.stopped);
-    })().finally(() => {
-      this.loading = undefined;
-    });
-    return this.loading;
+    return this.loader.reload();
   }
 
   private async load(): Promise<void> {

@@ -18,7 +18,7 @@ import { apiVersionOf, CONFIG_KINDS, isKubeError, Reflector, RESOURCES, type Kub
 import type { EventRecorder } from '../kube/events.js';
 import type { Ledger } from './claims.js';
 import { CONFIG_MAP_NAME, LAST_GOOD_CONFIG_MAP, parseObjects, readConfigObjects, type ConfigObjects } from './config-admission.js';
-import { Backoff } from '../kube/reflector.js';
+import { SerialLoad } from '../kube/serial-load.js';
 
 /** What the follower reports to metrics (the webhook's Metrics class satisfies it). */
 export interface ConfigMetrics {
@@ -61,11 +61,18 @@ export class ConfigFollower {
   private valid: boolean | undefined;
   private errors: string[] = [];
   private lastValidAt: string | undefined;
-  private loading: Promise<void> | undefined;
-  private dirty = false;
-  private timer: NodeJS.Timeout | undefined;
-  /** Between reads that failed: exponential from 200 ms to 30 s, with jitter (kube/reflector.ts). */
-  private readonly readBackoff = new Backoff();
+  /** Loads never overlap; a failed read keeps the last good configuration and is retried with backoff. */
+  private readonly loader = new SerialLoad({
+    load: () => this.load(),
+    // A read that failed (an API error other than "kind not installed") changes nothing.
+    failed: async (e) => {
+      this.readError = `could not read the configuration: ${describeError(e)}`;
+      this.log(`${this.readError}; keeping the last good one, retrying`);
+      this.options.metrics?.setConfigStale?.(true);
+      this.options.metrics?.countUpdate?.(false);
+      await this.report();
+    },
+  });
   private readError: string | undefined;
   private lastGood: ConfigObjects | undefined;
   private recordedText: string | undefined;
@@ -124,8 +131,7 @@ export class ConfigFollower {
   stop(): Promise<void> {
     this.stopped = true;
     for (const r of this.reflectors) r.stop();
-    if (this.timer) clearTimeout(this.timer);
-    return this.loading ?? Promise.resolve();
+    return this.loader.stop();
   }
 
   /** The leader records what is applied (called when this replica takes the lead). */
@@ -139,50 +145,13 @@ export class ConfigFollower {
    * last change: a change during a load makes one more load after it (an older read can never
    * land after a newer one).
    */
-  request(delayMs = 50): void {
-    if (this.stopped) return;
-    this.dirty = true;
-    if (this.loading || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.reload();
-    }, delayMs);
+  request(delayMs?: number): void {
+    this.loader.request(delayMs);
   }
 
   /** Runs loads until no change is pending. */
-  async reload(): Promise<void> {
-    if (this.loading) {
-      this.dirty = true;
-      return this.loading;
-    }
-    this.loading = (async () => {
-      do {
-        this.dirty = false;
-        try {
-          await this.load();
-          this.readBackoff.reset();
-        } catch (e) {
-          // A read that failed (an API error other than "kind not installed") changes nothing:
-          // the last good configuration stays, and the read is tried again with backoff.
-          this.readError = `could not read the configuration: ${describeError(e)}`;
-          this.log(`${this.readError}; keeping the last good one, retrying`);
-          this.options.metrics?.setConfigStale?.(true);
-          this.options.metrics?.countUpdate?.(false);
-          await this.report();
-          const backoff = this.readBackoff.next();
-          if (!this.stopped) {
-            this.timer = setTimeout(() => {
-              this.timer = undefined;
-              this.request(0);
-            }, backoff);
-          }
-          break;
-        }
-      } while (this.dirty && !this.stopped);
-    })().finally(() => {
-      this.loading = undefined;
-    });
-    return this.loading;
+  reload(): Promise<void> {
+    return this.loader.reload();
   }
 
   private async load(): Promise<void> {
