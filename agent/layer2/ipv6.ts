@@ -2,6 +2,8 @@
  * The pieces of IPv6 the NDP codec needs: the fixed header, addresses as bytes and text, the
  * ICMPv6 checksum, and solicited-node multicast groups.
  */
+import { formatIPv6Groups, ipv6Groups } from '../../core/ip/ipv6-text.js';
+
 /** Next Header value of ICMPv6 (IANA protocol numbers; RFC 4443). */
 export const NEXT_HEADER_ICMPV6 = 58;
 export const IPV6_HEADER_LENGTH = 40;
@@ -20,8 +22,7 @@ export interface Ipv6Header {
 
 /**
  * The 16 bytes of an IPv6 address in any RFC 4291 text form; a RangeError for anything else.
- * Written here rather than taken from core/ip, whose parser (ip-num) costs tens of microseconds
- * an address: every frame the speaker sends goes through this.
+ * Every frame the speaker sends goes through this: no bigint on the way, bytes from the groups.
  */
 export function ipv6Bytes(text: string): Buffer {
   const bytes = parseIPv6(text);
@@ -31,67 +32,18 @@ export function ipv6Bytes(text: string): Buffer {
 
 /** The 16 bytes of an IPv6 address, or undefined when `text` is not one (no zone, no brackets). */
 export function parseIPv6(text: string): Buffer | undefined {
-  if (text.length < 2 || text.length > 45) return undefined;
-  const gap = text.indexOf('::');
-  if (gap >= 0 && text.indexOf('::', gap + 1) >= 0) return undefined;
-  const head = gap < 0 ? text : text.slice(0, gap);
-  const tail = gap < 0 ? '' : text.slice(gap + 2);
-  const front = head === '' ? [] : groups(head, gap < 0);
-  const back = tail === '' ? [] : groups(tail, true);
-  if (!front || !back) return undefined;
-  const count = front.length + back.length;
-  if (gap < 0 ? count !== 8 : count > 7) return undefined;
+  const groups = ipv6Groups(text);
+  if (groups === undefined) return undefined;
   const buf = Buffer.alloc(16);
-  front.forEach((g, i) => buf.writeUInt16BE(g, i * 2));
-  back.forEach((g, i) => buf.writeUInt16BE(g, 16 - (back.length - i) * 2));
+  groups.forEach((g, i) => buf.writeUInt16BE(g, i * 2));
   return buf;
 }
 
-/** 16-bit groups of `part` (colon-separated hex); the last may be a dotted IPv4 address when `last`. */
-function groups(part: string, last: boolean): number[] | undefined {
-  const out: number[] = [];
-  const fields = part.split(':');
-  for (let i = 0; i < fields.length; i++) {
-    const f = fields[i]!;
-    if (last && i === fields.length - 1 && f.includes('.')) {
-      const quad = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(f);
-      const b = quad ? quad.slice(1).map(Number) : [];
-      // No leading zeros in the dotted part (RFC 4291 §2.2 and what core/ip accepts).
-      if (!quad || b.some((x, j) => x > 255 || (quad[j + 1]!.length > 1 && quad[j + 1]![0] === '0'))) return undefined;
-      out.push((b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!);
-    } else {
-      if (!/^[0-9a-fA-F]{1,4}$/.test(f)) return undefined;
-      out.push(Number.parseInt(f, 16));
-    }
-  }
-  return out;
-}
-
-/** Canonical (RFC 5952) text of the IPv6 address at `offset`: lower case, longest zero run (2 groups or more, first on a tie) as `::`. */
+/** Canonical (RFC 5952) text of the IPv6 address at `offset`. */
 export function formatIPv6(buf: Buffer, offset = 0): string {
   const g: number[] = [];
   for (let i = 0; i < 8; i++) g.push(buf.readUInt16BE(offset + i * 2));
-  let best = -1;
-  let bestLength = 1;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLength) {
-      best = i;
-      bestLength = j - i;
-    }
-    i = j;
-  }
-  const hex = (from: number, to: number): string =>
-    g
-      .slice(from, to)
-      .map((x) => x.toString(16))
-      .join(':');
-  return best < 0 ? hex(0, 8) : `${hex(0, best)}::${hex(best + bestLength, 8)}`;
+  return formatIPv6Groups(g);
 }
 
 /** Whether the IPv6 address at `offset` is multicast (ff00::/8). */

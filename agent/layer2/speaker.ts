@@ -518,7 +518,7 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** The canonical text (dotted quad, RFC 5952) and family of an address, or undefined. Not core/ip's parseIP: ip-num costs ~25 us an address, and the agent hands over every owned IP on every change. */
+/** The canonical text (dotted quad, RFC 5952) and family of an address, or undefined: straight from the bytes the codecs use, no bigint (the agent hands over every owned IP on every change). */
 function canonicalIP(text: string): { ip: string; family: Family } | undefined {
   if (text.includes(':')) {
     const bytes = parseIPv6(text);

@@ -712,7 +712,7 @@ export class Allocator {
       !(b && a.family === b.family) &&
       (want.mode === 'single' ? !b && (req.families.length === 0 || a.family === want.primary) : want.mode === 'prefer' || b !== undefined);
     if (ok) return undefined;
-    // Formatting is slow (ip-num); only failures pay for it.
+    // Formatting costs (bigint to text); only failures pay for it.
     const service = serviceKey(req.namespace, req.name);
     const text = ips.map(formatIP).join(', ');
     const fail = (why: string): Failure => ({ code: 'family-mismatch', message: `${service}: ${why}` });

@@ -89,7 +89,7 @@ export function sharingProblem(holder: Request, candidate: Request, ip?: IP): Sh
   }
   if (!code) return undefined;
 
-  // Formatting is slow (ip-num); compatible candidates never pay for it.
+  // Formatting costs (bigint to text); compatible candidates never pay for it.
   const who = serviceKey(holder.namespace, holder.name);
   const me = serviceKey(candidate.namespace, candidate.name);
   const address = ip ? formatIP(ip) : 'the address';

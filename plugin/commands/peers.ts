@@ -22,7 +22,7 @@ export default class Peers extends ClusterCommand {
     const report = await this.withCluster(flags, (c) => listPeers(c.kube, { metallbNamespace: flags['metallb-namespace'], ...(flags.node !== undefined && { node: flags.node }) }));
     this.warnConfiguration(report.configuration);
     await this.print(flags.output as OutputFormat, report, async () => {
-      const { drawPeers } = await import('../views/peers.js');
+      const { drawPeers } = await import('../views/lists.js');
       return drawPeers({ sessions: report.sessions, established: report.established, total: report.total, now: report.readAt, color: useColor() });
     });
   }

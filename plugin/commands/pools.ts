@@ -36,7 +36,7 @@ export default class Pools extends ClusterCommand {
     );
     this.warnConfiguration(report.configuration);
     await this.print(flags.output as OutputFormat, report, async () => {
-      const { drawPools } = await import('../views/pools.js');
+      const { drawPools } = await import('../views/lists.js');
       return drawPools({ pools: report.pools, verbose: flags.verbose, bar: process.stdout.isTTY === true, color: useColor() });
     });
   }

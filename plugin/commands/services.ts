@@ -29,7 +29,7 @@ export default class Services extends ClusterCommand {
     );
     this.warnConfiguration(report.configuration);
     await this.print(flags.output as OutputFormat, report, async () => {
-      const { drawServices } = await import('../views/services.js');
+      const { drawServices } = await import('../views/lists.js');
       return drawServices({ services: report.services, namespace: report.namespace, color: useColor() });
     });
   }

@@ -4,6 +4,7 @@ import { draw, widest } from './render.js';
 import type { ReactNode } from 'react';
 import type { Explanation, ServiceState } from '../../core/diagnose/index.js';
 import { Table, Toned, type Tone } from './table.js';
+import { age } from './lists.js';
 
 export interface ExplainViewProps {
   explanation: Explanation & { configuration: { source: string; errors: string[] } };
@@ -25,16 +26,7 @@ function Section({ title, color, children }: { title: string; color: boolean; ch
   );
 }
 
-/** `5s`, `3m`, `2h`, `4d` since `then`. */
-export function age(then: string | null, now: string): string {
-  if (!then) return '?';
-  const s = Math.max(0, Math.round((Date.parse(now) - Date.parse(then)) / 1000));
-  if (!Number.isFinite(s)) return '?';
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  if (s < 172800) return `${Math.round(s / 3600)}h`;
-  return `${Math.round(s / 86400)}d`;
-}
+export { age };
 
 export function ExplainView({ explanation: e, now, color }: ExplainViewProps) {
   const r = e.request;

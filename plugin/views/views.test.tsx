@@ -4,12 +4,15 @@
  */
 import { render } from 'ink-testing-library';
 import type { Explanation, PoolRow, ServiceRow } from '../../core/diagnose/index.js';
-import { DrainView } from './drain.js';
-import { drawPeers } from './peers.js';
 import { ExplainView, age } from './explain.js';
-import { drawPools, PoolsView } from './pools.js';
-import { ServicesView } from './services.js';
-import { usageBar } from './table.js';
+import type { DrainReport } from '../../core/diagnose/index.js';
+import { drainBlocks, drawPeers, drawPools, poolsBlocks, servicesBlocks, type PoolsViewProps, type ServicesViewProps } from './lists.js';
+import { Blocks, usageBar } from './table.js';
+
+// The list views are blocks; ink draws them through <Blocks>.
+const PoolsView = (p: PoolsViewProps) => <Blocks blocks={poolsBlocks(p)} color={p.color} />;
+const ServicesView = (p: ServicesViewProps) => <Blocks blocks={servicesBlocks(p)} color={p.color} />;
+const DrainView = (p: { report: DrainReport; color: boolean }) => <Blocks blocks={drainBlocks(p)} color={p.color} />;
 
 const pool = (name: string, percent: number, extra: Partial<PoolRow> = {}): PoolRow => ({
   name,
@@ -59,8 +62,8 @@ describe('PoolsView', () => {
     );
   });
 
-  it('adds a usage bar on a terminal, and the holders with -v (as drawn for the command: rows never wrap)', () => {
-    const text = drawPools({
+  it('adds a usage bar on a terminal, and the holders with -v (as drawn for the command: rows never wrap)', async () => {
+    const text = await drawPools({
       pools: [pool('lan', 50, { addresses: [{ ip: '203.0.113.2', holders: ['shop/a', 'shop/b'], sharingKey: 'k' }] })],
       verbose: true,
       bar: true,
@@ -234,7 +237,7 @@ describe('DrainView', () => {
 });
 
 describe('PeersView', () => {
-  it('one row per session, state with its age, then the summary (as drawn for the command: wider than the test terminal)', () => {
+  it('one row per session, state with its age, then the summary (as drawn for the command: wider than the test terminal)', async () => {
     const base = {
       peer: 'tor',
       address: '192.0.2.254',
@@ -247,7 +250,7 @@ describe('PeersView', () => {
       bfd: null,
       lastError: null,
     };
-    const text = drawPeers({
+    const text = await drawPeers({
       color: false,
       now: '2025-01-01T00:05:00Z',
       established: 1,

@@ -19,7 +19,7 @@ export default class SimulateDrain extends ClusterCommand {
     const report = await this.withCluster(flags, (c) => drainNode(c.kube, { metallbNamespace: flags['metallb-namespace'], node: args.node }));
     this.warnConfiguration(report.configuration);
     await this.print(flags.output as OutputFormat, report, async () => {
-      const { drawDrain } = await import('../../views/drain.js');
+      const { drawDrain } = await import('../../views/lists.js');
       return drawDrain({ report, color: useColor() });
     });
   }

@@ -1,0 +1,34 @@
+/**
+ * The plugin as one module: every command and hook, and oclif's entry point. `npm run build`
+ * bundles this (with oclif, yaml, ip-num and the core; ink and the views as chunks loaded only
+ * when a table is drawn) into dist/plugin/bundle/main.js, which plugin/bin/kubectl-metallb runs
+ * and package.json's oclif section names (explicit command strategy). A kubectl plugin starts for
+ * every call: loading some thousand files of node_modules one by one cost more than the cluster
+ * reads (0.45 s for `--version` alone); one file costs a fraction of that (see plugin/bundle.mjs).
+ */
+import { execute } from '@oclif/core';
+import Check from './commands/config/check.js';
+import Convert from './commands/config/convert.js';
+import ExplainSvc from './commands/explain/svc.js';
+import Peers from './commands/peers.js';
+import Pools from './commands/pools.js';
+import Services from './commands/services.js';
+import Drain from './commands/simulate/drain.js';
+import commandNotFound from './hooks/command-not-found.js';
+
+export const COMMANDS = {
+  'config:check': Check,
+  'config:convert': Convert,
+  'explain:svc': ExplainSvc,
+  peers: Peers,
+  pools: Pools,
+  services: Services,
+  'simulate:drain': Drain,
+};
+
+export { commandNotFound };
+
+/** Runs the command line `argv` (default: this process's), as kubectl invoked it. */
+export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
+  await execute({ args: argv, dir: import.meta.url });
+}
