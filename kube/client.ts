@@ -179,6 +179,11 @@ export interface ClientKubeOptions {
   watchTimeoutSeconds?: { min: number; max: number };
   /** Randomness for the watch timeout (tests). */
   random?: () => number;
+  /**
+   * Connections for requests other than watches, default 64. A short-lived program (the plugin)
+   * asks for few: each new TLS connection costs a handshake, a burst of 17 lists cost 17.
+   */
+  maxSockets?: number;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -198,6 +203,7 @@ export class ClientKube implements KubeApi {
   private readonly watchIdleTimeoutMs: number;
   private readonly watchTimeoutSeconds: { min: number; max: number };
   private readonly random: () => number;
+  private readonly maxSockets: number;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -211,6 +217,7 @@ export class ClientKube implements KubeApi {
     this.watchIdleTimeoutMs = options.watchIdleTimeoutMs ?? DEFAULT_WATCH_IDLE_TIMEOUT_MS;
     this.watchTimeoutSeconds = options.watchTimeoutSeconds ?? { min: 300, max: 600 };
     this.random = options.random ?? Math.random;
+    this.maxSockets = options.maxSockets ?? 64;
   }
 
   /** Authentication headers for one request, and the agent (made on first use, with the kubeconfig's TLS material). */
@@ -221,7 +228,7 @@ export class ClientKube implements KubeApi {
       this.tls
         ? new HttpsAgent({ keepAlive: true, maxSockets, ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized ?? true })
         : new HttpAgent({ keepAlive: true, maxSockets });
-    const agent = kind === 'rest' ? (this.agent ??= make(64)) : (this.watchAgent ??= make(Infinity));
+    const agent = kind === 'rest' ? (this.agent ??= make(this.maxSockets)) : (this.watchAgent ??= make(Infinity));
     return { headers: { ...(opts.headers as Record<string, string>) }, agent };
   }
 
