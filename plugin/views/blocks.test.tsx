@@ -4,13 +4,20 @@
  */
 import { seededRandom } from '../../core/seeded.js';
 import type { ServiceRow } from '../../core/diagnose/index.js';
-import { drawServices, INK_MAX_LINES, servicesBlocks } from './lists.js';
-import { rowCount, writeBlocks, type Block, type Cell, type Column, type Segment, type Tone } from './blocks.js';
+import { drawServices, servicesBlocks } from './lists.js';
+import { tableWidth, writeBlocks, type Block, type Cell, type Column, type Segment, type Tone } from './blocks.js';
 
 // ink's colours come from chalk, which decides on loading whether it may colour: force it, then load.
 process.env.FORCE_COLOR = '1';
-const { drawWithInk } = await import('./blocks-view.js');
-const { blocksWidth } = await import('./blocks.js');
+const { draw } = await import('./render.js');
+const { Blocks } = await import('./table.js');
+
+/** The blocks as ink draws them for a command: as wide as their widest line, so that nothing wraps. */
+function drawWithInk(blocks: readonly Block[], color: boolean): string {
+  let width = 60;
+  for (const b of blocks) width = Math.max(width, b.kind === 'table' ? tableWidth(b.columns, b.rows, b.indent) : [...b.segments.map((s) => s.text).join('')].length);
+  return draw(<Blocks blocks={blocks} color={color} />, width);
+}
 
 const random = seededRandom(20261202);
 const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
@@ -40,7 +47,7 @@ describe('writeBlocks', () => {
   it.each([false, true])('draws 300 seeded lists as ink does (colour: %s)', (color) => {
     for (let i = 0; i < 300; i++) {
       const b = blocks();
-      expect([i, writeBlocks(b, color)]).toEqual([i, drawWithInk(b, color, blocksWidth(b))]);
+      expect([i, writeBlocks(b, color)]).toEqual([i, drawWithInk(b, color)]);
     }
   });
 
@@ -50,7 +57,7 @@ describe('writeBlocks', () => {
     expect(writeBlocks(b, false)).toBe('NAME   STATUS\nweb    ok');
   });
 
-  it('a long list of Services, drawn by the writer, is what ink draws', async () => {
+  it('a long list of Services, drawn by the writer, is what ink draws', () => {
     const services = Array.from({ length: 150 }, (_, i): ServiceRow => ({
       namespace: `ns-${i % 7}`,
       name: `svc-${i}`,
@@ -68,17 +75,7 @@ describe('writeBlocks', () => {
     }));
     for (const color of [false, true]) {
       const b = servicesBlocks({ services, namespace: null });
-      expect(rowCount(b)).toBeGreaterThan(INK_MAX_LINES);
-      expect(await drawServices({ services, namespace: null, color })).toBe(drawWithInk(b, color, blocksWidth(b)));
+      expect(drawServices({ services, namespace: null, color })).toBe(drawWithInk(b, color));
     }
-  });
-
-  it('counts the lines of a list (which renderer draws it)', () => {
-    expect(
-      rowCount([
-        { kind: 'table', columns: [], rows: [[], []] },
-        { kind: 'line', segments: [] },
-      ]),
-    ).toBe(4);
   });
 });

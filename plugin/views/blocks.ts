@@ -1,12 +1,13 @@
 /**
  * The list views (pools, services, peers, simulate drain) as data: a column of blocks, each a
  * kubectl-style table or a line of styled pieces. Two renderers read it and draw the same bytes:
- * ink (blocks-view.tsx, for a screenful) and `writeBlocks` here, plain string building for long
- * lists. ink lays a frame out character by character (a cell object per character of every
- * line), about 0.4 ms a row: a thousand Services took half a second to draw, more than the
- * cluster reads. The views tests hold the two renderers equal, with and without colour.
+ * ink (table.tsx's Blocks component) and `writeBlocks` here, plain string building, which the
+ * commands use. ink lays a frame out character by character (a cell object per character of
+ * every line), about 0.4 ms a row, and loading it costs about 100 ms: a thousand Services took
+ * half a second to draw, more than the cluster reads. blocks.test.tsx holds the two renderers
+ * equal, with and without colour.
  *
- * No ink import here: a long list never loads it.
+ * No ink import here.
  */
 
 /** Colours a cell may ask for (used only when the view is told to colour). */
@@ -99,11 +100,6 @@ export function usageBar(percent: number, width = 10): Cell {
   return { text: `[${'#'.repeat(shown)}${'.'.repeat(width - shown)}]`, tone: percent >= 90 ? 'bad' : percent >= 75 ? 'warn' : 'ok' };
 }
 
-/** The number of table rows in some blocks (how long the list is). */
-export function rowCount(blocks: readonly Block[]): number {
-  return blocks.reduce((n, b) => n + (b.kind === 'table' ? b.rows.length + 1 : 1), 0);
-}
-
 // SGR codes as ink (chalk) writes them: each style opened before its text and closed after.
 type Style = 'bold' | 'dim' | 'green' | 'yellow' | 'red';
 const OPEN: Record<Style, string> = { bold: '\x1b[1m', dim: '\x1b[2m', green: '\x1b[32m', yellow: '\x1b[33m', red: '\x1b[31m' };
@@ -152,14 +148,4 @@ export function writeBlocks(blocks: readonly Block[], color: boolean): string {
     for (const row of rows) if (row.some((s) => s.text !== '')) lines.push(writeLine(row, color));
   }
   return lines.join('\n');
-}
-
-/** The widest line of some blocks, without colour (the width to draw them at). */
-export function blocksWidth(blocks: readonly Block[]): number {
-  let w = 0;
-  for (const b of blocks) {
-    if (b.kind === 'table') w = Math.max(w, tableWidth(b.columns, b.rows, b.indent));
-    else w = Math.max(w, length(b.segments.map((s) => s.text).join('')));
-  }
-  return w;
 }

@@ -159,12 +159,21 @@ export function ExplainView({ explanation: e, now, color }: ExplainViewProps) {
 
 /** The view as text. */
 export function drawExplain(props: ExplainViewProps): string {
-  // Few lines: wide enough for the longest text it holds, with room for labels and indentation.
+  // ink lays the frame out cell by cell (width x height): draw it as narrow as its text allows.
+  // Its lines are labels and indentation around the explanation's texts: try their widest plus
+  // room for those, and if any text came out broken over lines, draw again with room to spare.
   const texts: string[] = [];
   JSON.stringify(props.explanation, (_, v: unknown) => {
     if (typeof v === 'string') texts.push(v);
     return v;
   });
   const rows = props.explanation.events.map((v) => v.reason.length + v.message.length + v.type.length + 30);
+  const narrow = draw(<ExplainView {...props} />, Math.max(widest(texts) + 40, ...rows, 80));
+  const plain = props.color ? stripAnsi(narrow) : narrow;
+  // (Times are shown as ages, not as written: they do not count.)
+  if (texts.every((t) => t.length < 20 || TIMESTAMP.test(t) || plain.includes(t))) return narrow;
   return draw(<ExplainView {...props} />, Math.max(widest(texts) + 120, ...rows, 100));
 }
+
+const TIMESTAMP = /^\d{4}-\d\d-\d\dT/;
+const stripAnsi = (text: string): string => text.replace(/\x1b\[[0-9;]*m/g, '');

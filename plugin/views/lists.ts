@@ -1,19 +1,18 @@
 /**
  * The list views, `kubectl metallb pools | services | peers | simulate drain`, as blocks
- * (blocks.ts), and their drawing: through ink for a screenful, through the string writer for
- * longer lists (the views tests hold the two equal). No ink import here.
+ * (blocks.ts), drawn by the string writer that the views tests hold equal to ink's drawing of
+ * the same blocks. No ink import here.
  */
 import type { DrainReport, PeerRow, PoolRow, ServiceRow } from '../../core/diagnose/index.js';
-import { blocksWidth, rowCount, usageBar, writeBlocks, type Block, type Cell, type Column, type Tone } from './blocks.js';
+import { usageBar, writeBlocks, type Block, type Cell, type Column, type Tone } from './blocks.js';
 
-/** Lists up to this many lines are drawn by ink; longer ones by the writer. */
-export const INK_MAX_LINES = 100;
-
-/** The blocks as text. */
-export async function drawBlocks(blocks: readonly Block[], color: boolean): Promise<string> {
-  if (rowCount(blocks) > INK_MAX_LINES) return writeBlocks(blocks, color);
-  const { drawWithInk } = await import('./blocks-view.js');
-  return drawWithInk(blocks, color, blocksWidth(blocks));
+/**
+ * The blocks as text, by the string writer: what ink draws, byte for byte (blocks.test.tsx), but
+ * without loading ink (about 100 ms: React, yoga's WebAssembly) or its per-character frame (0.4
+ * ms a row). The views stay ink components (table.tsx's Blocks), which the tests draw and compare.
+ */
+export function drawBlocks(blocks: readonly Block[], color: boolean): string {
+  return writeBlocks(blocks, color);
 }
 
 /** `5s`, `3m`, `2h`, `4d` since `then`. */
@@ -86,7 +85,7 @@ export function poolsBlocks({ pools, verbose, bar }: Omit<PoolsViewProps, 'color
   return blocks;
 }
 
-export const drawPools = (props: PoolsViewProps): Promise<string> => drawBlocks(poolsBlocks(props), props.color);
+export const drawPools = (props: PoolsViewProps): string => drawBlocks(poolsBlocks(props), props.color);
 
 // ---- services ----
 
@@ -134,7 +133,7 @@ export function servicesBlocks({ services, namespace }: Omit<ServicesViewProps, 
   return [{ kind: 'table', columns, rows }, ...troubled.map((s, i) => line(`${s.namespace}/${s.name}: ${s.status}: ${s.reason}${s.fix ? `; ${s.fix}` : ''}`, { gap: i === 0 }))];
 }
 
-export const drawServices = (props: ServicesViewProps): Promise<string> => drawBlocks(servicesBlocks(props), props.color);
+export const drawServices = (props: ServicesViewProps): string => drawBlocks(servicesBlocks(props), props.color);
 
 // ---- peers ----
 
@@ -189,7 +188,7 @@ export function peersBlocks({ sessions, established, total, now }: Omit<PeersVie
   ];
 }
 
-export const drawPeers = (props: PeersViewProps): Promise<string> => drawBlocks(peersBlocks(props), props.color);
+export const drawPeers = (props: PeersViewProps): string => drawBlocks(peersBlocks(props), props.color);
 
 // ---- simulate drain ----
 
@@ -206,4 +205,4 @@ export function drainBlocks({ report }: { report: DrainReport }): Block[] {
   ];
 }
 
-export const drawDrain = (props: { report: DrainReport; color: boolean }): Promise<string> => drawBlocks(drainBlocks(props), props.color);
+export const drawDrain = (props: { report: DrainReport; color: boolean }): string => drawBlocks(drainBlocks(props), props.color);

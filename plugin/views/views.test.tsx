@@ -4,7 +4,7 @@
  */
 import { render } from 'ink-testing-library';
 import type { Explanation, PoolRow, ServiceRow } from '../../core/diagnose/index.js';
-import { ExplainView, age } from './explain.js';
+import { drawExplain, ExplainView, age } from './explain.js';
 import type { DrainReport } from '../../core/diagnose/index.js';
 import { drainBlocks, drawPeers, drawPools, poolsBlocks, servicesBlocks, type PoolsViewProps, type ServicesViewProps } from './lists.js';
 import { Blocks, usageBar } from './table.js';
@@ -63,7 +63,7 @@ describe('PoolsView', () => {
   });
 
   it('adds a usage bar on a terminal, and the holders with -v (as drawn for the command: rows never wrap)', async () => {
-    const text = await drawPools({
+    const text = drawPools({
       pools: [pool('lan', 50, { addresses: [{ ip: '203.0.113.2', holders: ['shop/a', 'shop/b'], sharingKey: 'k' }] })],
       verbose: true,
       bar: true,
@@ -199,6 +199,21 @@ describe('ExplainView', () => {
     expect(plain).not.toContain('\u001b[');
   });
 
+  it('draws for the command as narrow as it can, and never breaks a text over lines', () => {
+    const long = `a reason of ${'many words '.repeat(14)}end`;
+    for (const [where, e] of [
+      ['plain', explanation],
+      ['a long verdict', { ...explanation, verdict: long }],
+      ['a long pool reason', { ...explanation, pools: [{ pool: 'x'.repeat(60), verdict: 'no', reason: long }] }],
+      ['a long fix', { ...explanation, status: 'pending' as const, fix: long }],
+    ] as const) {
+      for (const color of [false, true]) {
+        const text = drawExplain({ explanation: e, now: '2025-01-01T00:03:00Z', color }).replace(/\x1b\[[0-9;]*m/g, '');
+        expect([where, color, text.includes(e.verdict), e.fix === null || text.includes(e.fix), text.includes(e.pools[0]!.reason)]).toEqual([where, color, true, true, true]);
+      }
+    }
+  });
+
   it.each([
     ['2025-01-01T00:00:30Z', '30s'],
     ['2025-01-01T00:10:00Z', '10m'],
@@ -250,7 +265,7 @@ describe('PeersView', () => {
       bfd: null,
       lastError: null,
     };
-    const text = await drawPeers({
+    const text = drawPeers({
       color: false,
       now: '2025-01-01T00:05:00Z',
       established: 1,
