@@ -1,4 +1,5 @@
 /** `kubectl metallb explain svc NAME`: the verdict in one line, the fix, then the evidence by section. */
+import { stripVTControlCharacters } from 'node:util';
 import { Box, Text } from 'ink';
 import { draw, widest } from './render.js';
 import type { ReactNode } from 'react';
@@ -169,11 +170,10 @@ export function drawExplain(props: ExplainViewProps): string {
   });
   const rows = props.explanation.events.map((v) => v.reason.length + v.message.length + v.type.length + 30);
   const narrow = draw(<ExplainView {...props} />, Math.max(widest(texts) + 40, ...rows, 80));
-  const plain = props.color ? stripAnsi(narrow) : narrow;
+  const plain = props.color ? stripVTControlCharacters(narrow) : narrow;
   // (Times are shown as ages, not as written: they do not count.)
   if (texts.every((t) => t.length < 20 || TIMESTAMP.test(t) || plain.includes(t))) return narrow;
   return draw(<ExplainView {...props} />, Math.max(widest(texts) + 120, ...rows, 100));
 }
 
 const TIMESTAMP = /^\d{4}-\d\d-\d\dT/;
-const stripAnsi = (text: string): string => text.replace(/\x1b\[[0-9;]*m/g, '');

@@ -2,6 +2,7 @@
  * The views by their rendered frames (ink-testing-library): each draws exactly what it is given,
  * colour only when told.
  */
+import { stripVTControlCharacters } from 'node:util';
 import { render } from 'ink-testing-library';
 import type { Explanation, PoolRow, ServiceRow } from '../../core/diagnose/index.js';
 import { drawExplain, ExplainView, age } from './explain.js';
@@ -205,10 +206,10 @@ describe('ExplainView', () => {
       ['plain', explanation],
       ['a long verdict', { ...explanation, verdict: long }],
       ['a long pool reason', { ...explanation, pools: [{ pool: 'x'.repeat(60), verdict: 'no', reason: long }] }],
-      ['a long fix', { ...explanation, status: 'pending' as const, fix: long }],
-    ] as const) {
+      ['a long fix', { ...explanation, status: 'pending', fix: long }],
+    ] as [string, Explanation][]) {
       for (const color of [false, true]) {
-        const text = drawExplain({ explanation: e, now: '2025-01-01T00:03:00Z', color }).replace(/\x1b\[[0-9;]*m/g, '');
+        const text = stripVTControlCharacters(drawExplain({ explanation: e, now: '2025-01-01T00:03:00Z', color }));
         expect([where, color, text.includes(e.verdict), e.fix === null || text.includes(e.fix), text.includes(e.pools[0]!.reason)]).toEqual([where, color, true, true, true]);
       }
     }
