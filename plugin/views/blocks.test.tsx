@@ -51,6 +51,15 @@ describe('writeBlocks', () => {
     }
   });
 
+  it('puts text from the cluster on one line, without its escape sequences', () => {
+    const hostile: Block[] = [
+      { kind: 'line', segments: [{ text: 'a\x1b[2Jb\r\nc\u009b' }] },
+      { kind: 'table', columns: [{ header: 'X\tY' }], rows: [['\x07bell']] },
+    ];
+    expect(writeBlocks(hostile, false)).toBe('a [2Jb c\nX Y\n bell');
+    expect(drawWithInk(hostile, false)).toBe(writeBlocks(hostile, false));
+  });
+
   it('colours with the codes ink uses, and only when told', () => {
     const b: Block[] = [{ kind: 'table', columns: [{ header: 'NAME' }, { header: 'STATUS' }], rows: [['web', { text: 'ok', tone: 'ok' }]] }];
     expect(writeBlocks(b, true)).toBe('\x1b[1mNAME   STATUS\x1b[22m\nweb \x1b[32m   ok\x1b[39m');

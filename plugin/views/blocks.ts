@@ -32,10 +32,20 @@ export interface Segment {
 export type Block =
   { kind: 'table'; columns: readonly Column[]; rows: readonly (readonly Cell[])[]; indent?: number; gap?: boolean } | { kind: 'line'; segments: readonly Segment[]; gap?: boolean };
 
+/**
+ * Text from the cluster, made safe for one line of a terminal: event messages, BGP errors and
+ * the like are written by other programs, and may hold line breaks or escape sequences that
+ * would redraw the user's screen. Control characters become spaces (a run of them, one space).
+ * Both renderers apply it to every piece of text they draw.
+ */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]+/g;
+export const oneLine = (text: string): string => text.replace(CONTROL, ' ');
+
 /** ink's colour names for the tones. */
 export const TONE_COLOR: Record<Tone, string | undefined> = { ok: 'green', warn: 'yellow', bad: 'red', dim: undefined };
 
-export const textOf = (c: Cell): string => (typeof c === 'string' ? c : c.text);
+export const textOf = (c: Cell): string => oneLine(typeof c === 'string' ? c : c.text);
 const toneOf = (c: Cell): Tone | undefined => (typeof c === 'string' ? undefined : c.tone);
 const length = (text: string): number => [...text].length;
 
@@ -132,7 +142,7 @@ function writeLine(segments: readonly Segment[], color: boolean): string {
   for (const s of segments) {
     if (s.text === '') continue;
     const styles = stylesOf(s, color);
-    out += transition(open, styles) + s.text;
+    out += transition(open, styles) + oneLine(s.text);
     open = styles;
   }
   return (out + transition(open, [])).trimEnd();

@@ -4,7 +4,7 @@
  */
 import { Box, Text } from 'ink';
 import type { ReactNode } from 'react';
-import { tableSegments, TONE_COLOR, type Block, type Cell, type Column, type Segment, type Tone } from './blocks.js';
+import { oneLine, tableSegments, TONE_COLOR, type Block, type Cell, type Column, type Segment, type Tone } from './blocks.js';
 
 export { tableWidth, usageBar, type Cell, type Column, type Tone } from './blocks.js';
 
@@ -21,7 +21,7 @@ function Line({ segments, color }: { segments: readonly Segment[]; color: boolea
       {segments.map((s, i) => (
         <Text key={i} bold={color && s.bold === true}>
           <Toned color={color} tone={s.tone}>
-            {s.text}
+            {oneLine(s.text)}
           </Toned>
         </Text>
       ))}

@@ -5,7 +5,7 @@
 import { stripVTControlCharacters } from 'node:util';
 import { render } from 'ink-testing-library';
 import type { Explanation, PoolRow, ServiceRow } from '../../core/diagnose/index.js';
-import { drawExplain, ExplainView, age } from './explain.js';
+import { age, drawExplain, explainBlocks, type ExplainViewProps } from './explain.js';
 import type { DrainReport } from '../../core/diagnose/index.js';
 import { drainBlocks, drawPeers, drawPools, poolsBlocks, servicesBlocks, type PoolsViewProps, type ServicesViewProps } from './lists.js';
 import { Blocks, usageBar } from './table.js';
@@ -14,6 +14,7 @@ import { Blocks, usageBar } from './table.js';
 const PoolsView = (p: PoolsViewProps) => <Blocks blocks={poolsBlocks(p)} color={p.color} />;
 const ServicesView = (p: ServicesViewProps) => <Blocks blocks={servicesBlocks(p)} color={p.color} />;
 const DrainView = (p: { report: DrainReport; color: boolean }) => <Blocks blocks={drainBlocks(p)} color={p.color} />;
+const ExplainView = (p: ExplainViewProps) => <Blocks blocks={explainBlocks(p)} color={p.color} />;
 
 const pool = (name: string, percent: number, extra: Partial<PoolRow> = {}): PoolRow => ({
   name,
@@ -200,7 +201,7 @@ describe('ExplainView', () => {
     expect(plain).not.toContain('\u001b[');
   });
 
-  it('draws for the command as narrow as it can, and never breaks a text over lines', () => {
+  it('draws for the command without ever breaking a text over lines', () => {
     const long = `a reason of ${'many words '.repeat(14)}end`;
     for (const [where, e] of [
       ['plain', explanation],
@@ -213,6 +214,17 @@ describe('ExplainView', () => {
         expect([where, color, text.includes(e.verdict), e.fix === null || text.includes(e.fix), text.includes(e.pools[0]!.reason)]).toEqual([where, color, true, true, true]);
       }
     }
+  });
+
+  it('shows text from the cluster on one line, with no escape sequence of its own', () => {
+    const hostile = {
+      ...explanation,
+      events: [{ type: 'Warning', reason: 'Evil\x1b[2J', message: 'line one\nline two\x1b]0;title\x07', count: 1, lastSeen: '2025-01-01T00:00:00Z' }],
+    };
+    const text = drawExplain({ explanation: hostile, now: '2025-01-01T00:03:00Z', color: false });
+    const controls = [...text].filter((ch) => ch !== '\n' && (ch < ' ' || (ch >= '\u007f' && ch <= '\u009f')));
+    expect(controls).toEqual([]);
+    expect(text.split('\n').at(-1)).toBe('  Warning   Evil [2J    3m       1   line one line two ]0;title');
   });
 
   it.each([
