@@ -380,6 +380,34 @@ describe('errors and help', () => {
     expect(await complete('simulate', 'drain', '')).toBe('node-1\nnode-2\nnode-3\n:4\n');
   });
 
+  it('on a terminal: colour and the usage bar; with NO_COLOR there, none', async () => {
+    // `script` gives the command a pseudo-terminal, as a user's shell would.
+    const onTerminal = (command: string, extra: Record<string, string> = {}) =>
+      new Promise<string>((resolve, reject) =>
+        execFile(
+          'script',
+          ['-qec', command, '/dev/null'],
+          {
+            env: {
+              ...process.env,
+              PATH: `${join(repoRoot, 'plugin/bin')}:${process.env.PATH ?? ''}`,
+              KUBECONFIG: c.cluster.api.kubeconfigPath,
+              NODE_OPTIONS: '',
+              TERM: 'xterm',
+              ...extra,
+            },
+          },
+          (err, stdout) => (err ? reject(err) : resolve(stdout)),
+        ),
+      );
+    const services = await onTerminal(`kubectl metallb services -n ${SHOP}`);
+    expect(services).toContain('\u001b[1mNAME');
+    expect(services).toContain('\u001b[32m   ok\u001b[39m');
+    const pools = await onTerminal('kubectl metallb pools');
+    expect(pools).toMatch(/\[#*\.*\]/);
+    expect(await onTerminal(`kubectl metallb services -n ${SHOP}`, { NO_COLOR: '1' })).not.toContain('\u001b[');
+  });
+
   it('NO_COLOR and a pipe: no escape codes', async () => {
     const out = await c.metallb(['services', '-n', SHOP], { NO_COLOR: '1', FORCE_COLOR: '1' });
     expect(out.stdout).not.toContain('\u001b[');
