@@ -16,7 +16,19 @@
  * `metallb.io/holder-requests`; a claim without it (written by hand) is read conservatively.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { Allocator, newRequest, serviceKey, sharingProblemAmong, type Allocation, type Failure, type Held, type Request, type Revocation } from '../core/allocator/index.js';
+import {
+  Allocator,
+  narrowed,
+  newRequest,
+  restoreClaimed,
+  serviceKey,
+  sharingProblemAmong,
+  type Allocation,
+  type Claimed,
+  type Failure,
+  type Request,
+  type Revocation,
+} from '../core/allocator/index.js';
 import { claimName } from '../core/allocator/claim-name.js';
 import type { Pool } from '../core/config/index.js';
 import { formatIP, parseIP, type Family, type IP } from '../core/ip/index.js';
@@ -110,17 +122,6 @@ function sameRequest(a: Request, b: Request): boolean {
 
 function sameIP(a: IP, b: IP): boolean {
   return a.family === b.family && a.value === b.value;
-}
-
-/** A request for exactly `ips` under another holder name: what a reservation is mirrored as. */
-function narrowed(req: Request, name: string, ips: readonly IP[]): Request {
-  return newRequest({
-    ...req,
-    name,
-    requestedIPs: [...ips],
-    families: ips.map((ip) => ip.family),
-    familyPolicy: ips.length > 1 ? 'RequireDualStack' : 'SingleStack',
-  });
 }
 
 /** Options of a Ledger. */
@@ -703,7 +704,7 @@ export class Ledger {
       this.allocator.release(s);
       this.dropPlaceholders(s);
     }
-    const held: Held[] = [];
+    const claimed: Claimed[] = [];
     for (const s of services) {
       const claims = this.claimsOf(s);
       const first = claims[0];
@@ -711,29 +712,15 @@ export class Ledger {
       if (!first || !h) continue;
       const stored = holdersRequests(first)[s];
       const request = (stored && loadRequest(stored)) ?? this.guessRequest(s, first, h.ips);
-      held.push({ request, ips: h.ips, pool: h.pool });
+      claimed.push({ held: { request, ips: h.ips, pool: h.pool }, guess: (base) => this.guessRequest(s, this.claimsOf(s)[0], h.ips, base) });
     }
-    for (const refused of this.allocator.restore(held)) {
-      // The holder's request no longer fits its claims (a half-made dual-stack claim, or pools
-      // changed): mirror the claims anyway under a request they satisfy, so the IPs stay taken here.
-      const h = held.find((x) => serviceKey(x.request.namespace, x.request.name) === refused.service);
-      if (!h) continue;
-      const again = this.allocator.restore([{ ...h, request: this.guessRequest(refused.service, this.claimsOf(refused.service)[0], h.ips, h.request) }]);
-      if (again.length === 0) continue;
-      // Still refused (a holder caught between two states, e.g. two addresses of one family
-      // while a change is being adopted): every claimed address must stay taken in the mirror
-      // whatever, or admission here would offer it to someone else. Each address is mirrored
-      // under a placeholder of its own until the holder's claims make sense again.
-      const placeholders: string[] = [];
-      h.ips.forEach((ip, i) => {
-        const name = `${refused.service.slice(refused.service.indexOf('/') + 1)}*~m${i}`;
-        const one = narrowed(h.request, name, [ip]);
-        if (this.allocator.restore([{ request: one, ips: [ip], ...(h.pool !== undefined && { pool: h.pool }) }]).length === 0)
-          placeholders.push(serviceKey(h.request.namespace, name));
-      });
+    // A holder whose request no longer fits its claims is mirrored under one they satisfy, or
+    // address by address under placeholders (core/allocator's restoreClaimed, which the plugin
+    // uses too): the IPs stay taken here.
+    for (const { refused, held, placeholders } of restoreClaimed(this.allocator, claimed)) {
       this.placeholders.set(refused.service, placeholders);
       // With allocations in flight the conflict may be a reservation; `settle` mirrors it again.
-      if (placeholders.length < h.ips.length && this.pending.size === 0)
+      if (placeholders.length < held.ips.length && this.pending.size === 0)
         this.log(`claims of ${refused.service} (${refused.ips.map(formatIP).join(', ')}) not mirrored: ${refused.failure.message}`);
     }
   }

@@ -13,3 +13,5 @@ export type { SharingCode, SharingProblem } from './sharing.js';
 export type { Failure, FailureCode, IPFamilyPolicy, Request, ServicePort, TrafficPolicy } from './request.js';
 export { ANNOTATIONS, serviceToRequest } from './service.js';
 export type { DeprecatedAnnotation, ServiceRequest, ServiceShape } from './service.js';
+export { narrowed, restoreClaimed } from './mirror.js';
+export type { Claimed, Unmirrored } from './mirror.js';

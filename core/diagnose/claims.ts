@@ -3,7 +3,7 @@
  * so that sizes, usage and "what would the controller do for this Service" come from core's
  * allocator and cannot disagree with the controller.
  */
-import { Allocator, newRequest, serviceKey, type Held, type Request } from '../allocator/index.js';
+import { Allocator, newRequest, restoreClaimed, serviceKey, type Claimed, type Request } from '../allocator/index.js';
 import type { Pool } from '../config/index.js';
 import { formatIP, parseIP, type IP } from '../ip/index.js';
 
@@ -114,9 +114,10 @@ function guessRequest(holder: ClaimHolder, claim: Claim, ips: readonly IP[], bas
 }
 
 /**
- * An Allocator over `pools` holding what the claims record, as the controller mirrors them: each
- * holder with its recorded request (or one its claims satisfy); a holder whose claims fit no
- * request (caught between two states) still keeps every claimed address taken, one by one.
+ * An Allocator over `pools` holding what the claims record, as the controller mirrors them
+ * (core/allocator's restoreClaimed, the controller's own code): each holder with its recorded
+ * request, or one its claims satisfy; a holder whose claims fit no request (caught between two
+ * states) still keeps every claimed address taken, one by one.
  */
 export function mirrorClaims(pools: readonly Pool[], claims: readonly Claim[]): Allocator {
   const allocator = new Allocator(pools);
@@ -128,21 +129,13 @@ export function mirrorClaims(pools: readonly Pool[], claims: readonly Claim[]): 
       else byHolder.set(h.key, { holder: h, claims: [c] });
     }
   }
-  const held: { h: Held; holder: ClaimHolder; first: Claim }[] = [];
+  const claimed: Claimed[] = [];
   for (const { holder, claims: mine } of [...byHolder.values()].sort((a, b) => (a.holder.key < b.holder.key ? -1 : 1))) {
     const first = mine[0]!;
     const ips = mine.map((c) => c.ip).sort(compareIP);
     const request = first.requests.get(holder.key) ?? guessRequest(holder, first, ips);
-    held.push({ h: { request, ips, pool: first.pool }, holder, first });
+    claimed.push({ held: { request, ips, pool: first.pool }, guess: (base) => guessRequest(holder, first, ips, base) });
   }
-  const refused = new Set(allocator.restore(held.map((x) => x.h)).map((r) => r.service));
-  for (const { h, holder, first } of held) {
-    if (!refused.has(serviceKey(h.request.namespace, h.request.name))) continue;
-    if (allocator.restore([{ ...h, request: guessRequest(holder, first, h.ips, h.request) }]).length === 0) continue;
-    h.ips.forEach((ip, i) => {
-      const one = newRequest({ ...h.request, name: `${h.request.name}*~m${i}`, requestedIPs: [ip], families: [ip.family], familyPolicy: 'SingleStack' });
-      allocator.restore([{ request: one, ips: [ip], ...(h.pool !== undefined && { pool: h.pool }) }]);
-    });
-  }
+  restoreClaimed(allocator, claimed);
   return allocator;
 }
