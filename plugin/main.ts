@@ -28,7 +28,33 @@ export const COMMANDS = {
 
 export { commandNotFound };
 
+interface FlagShape {
+  type: string;
+  char?: string;
+}
+
+/**
+ * kubectl users put global flags first (`kubectl --context prod get svc`), and kubectl hands a
+ * plugin everything after its name as it was typed: `kubectl metallb --kubeconfig k pools`.
+ * oclif takes flags only after the command, so the leading ones (and the values of those that
+ * take one, as the commands declare them) move behind the rest.
+ */
+export function hoistFlags(argv: readonly string[], commands: Readonly<Record<string, { flags?: Record<string, FlagShape>; baseFlags?: Record<string, FlagShape> }>>): string[] {
+  const takesValue = new Set<string>();
+  for (const c of Object.values(commands)) {
+    for (const [name, f] of Object.entries({ ...c.baseFlags, ...c.flags })) {
+      if (f.type !== 'option') continue;
+      takesValue.add(`--${name}`);
+      if (f.char) takesValue.add(`-${f.char}`);
+    }
+  }
+  let i = 0;
+  while (i < argv.length && argv[i]!.startsWith('-') && argv[i] !== '--') i += takesValue.has(argv[i]!) ? 2 : 1;
+  if (i === 0 || i >= argv.length) return [...argv];
+  return [...argv.slice(i), ...argv.slice(0, i)];
+}
+
 /** Runs the command line `argv` (default: this process's), as kubectl invoked it. */
 export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
-  await execute({ args: argv, dir: import.meta.url });
+  await execute({ args: hoistFlags(argv, COMMANDS), dir: import.meta.url });
 }

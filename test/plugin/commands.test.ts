@@ -123,6 +123,10 @@ describe('services', () => {
     const viaFlag = await c.metallb(['services', '--kubeconfig', other, '--context', 'shop-context']);
     expect(viaFlag.code).toBe(0);
     expect(viaFlag.stdout).toMatch(/^web\s/m);
+    // Before the command, as kubectl users put global flags.
+    const first = await c.metallb(['--kubeconfig', other, '--context=shop-context', '-o', 'json', 'services']);
+    expect(first.code).toBe(0);
+    expect((JSON.parse(first.stdout) as { namespace: string }).namespace).toBe(SHOP);
     // KUBECONFIG with two files: the first one's current context wins, the second's contexts are known.
     const merged = await runMetallb(`${c.cluster.api.kubeconfigPath}:${other}`, ['services', '--context', 'shop-context']);
     expect(merged.stdout).toMatch(/^web\s/m);
