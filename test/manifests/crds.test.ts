@@ -100,6 +100,7 @@ const catalogue = [
   { kind: 'IPClaim', plural: 'ipclaims', scope: 'Cluster', versions: ['v1beta1'], storage: 'v1beta1' },
   { kind: 'ConfigurationState', plural: 'configurationstates', scope: 'Namespaced', versions: ['v1beta1'], storage: 'v1beta1' },
   { kind: 'ServiceL2Status', plural: 'servicel2statuses', scope: 'Namespaced', versions: ['v1beta1'], storage: 'v1beta1' },
+  { kind: 'BGPSessionState', plural: 'bgpsessionstates', scope: 'Namespaced', versions: ['v1beta1'], storage: 'v1beta1' },
 ] as const;
 
 /** Where a schema may keep unknown fields on purpose: nowhere, so far. */
@@ -346,6 +347,20 @@ describe('CRDs', () => {
     const s = sample('ServiceL2Status', 'shop.web.node-1');
     expect(check(edit(s, { status: { interfaces: [] } }), s).ok).toBe(true);
     for (const field of ['node', 'serviceName', 'serviceNamespace']) expect(check(edit(s, { status: { [field]: 'other' } }), s).cel.join('\n')).toMatch(/Value is immutable/);
+  });
+
+  it("BGPSessionState is MetalLB's, with the fields kubectl metallb peers reads beside them", () => {
+    const v = version('BGPSessionState', 'v1beta1');
+    expect(v.subresources).toEqual({ status: {} });
+    expect(Object.keys(v.schema.openAPIV3Schema.properties ?? {}).sort()).toEqual(['apiVersion', 'kind', 'metadata', 'status']);
+    const fields = Object.keys(v.schema.openAPIV3Schema.properties?.status?.properties ?? {});
+    // MetalLB's five, then ours; each read by core/diagnose/peers.ts.
+    expect(fields).toEqual(['node', 'peer', 'vrf', 'bgpStatus', 'bfdStatus', 'lastTransitionTime', 'prefixesSent', 'prefixesReceived', 'holdTime', 'keepaliveTime', 'lastError']);
+    const reader = readFileSync(join(repoRoot, 'core/diagnose/peers.ts'), 'utf8');
+    expect(fields.filter((f) => !reader.includes(`'${f}'`) && !reader.includes(`.${f}`))).toEqual([]);
+    const s = sample('BGPSessionState', 'node-1-192-0-2-254');
+    expect(check(s).ok).toBe(true);
+    expect(check(edit(s, { status: { prefixesSent: -1 } })).ok).toBe(false);
   });
 
   it('the IPClaim naming examples in its CRD file follow the documented encoding and decode back', () => {

@@ -202,57 +202,6 @@ export async function startPluginCluster(): Promise<PluginCluster> {
 
 export const BGP_SESSIONS: Resource = { group: 'metallb.io', version: 'v1beta1', plural: 'bgpsessionstates', namespaced: true };
 
-/**
- * The BGPSessionState kind as the plugin reads it (MetalLB's fields node, peer, vrf, bgpStatus,
- * bfdStatus; ours lastTransitionTime, prefixesSent/Received, holdTime, keepaliveTime, lastError),
- * for these tests until the BGP speaker's manifests bring the real CRD.
- */
-export const BGP_SESSION_STATE_CRD: KubeObject = {
-  apiVersion: 'apiextensions.k8s.io/v1',
-  kind: 'CustomResourceDefinition',
-  metadata: { name: 'bgpsessionstates.metallb.io' },
-  spec: {
-    group: 'metallb.io',
-    names: { kind: 'BGPSessionState', listKind: 'BGPSessionStateList', plural: 'bgpsessionstates', singular: 'bgpsessionstate' },
-    scope: 'Namespaced',
-    versions: [
-      {
-        name: 'v1beta1',
-        served: true,
-        storage: true,
-        subresources: { status: {} },
-        schema: {
-          openAPIV3Schema: {
-            type: 'object',
-            properties: {
-              apiVersion: { type: 'string' },
-              kind: { type: 'string' },
-              metadata: { type: 'object' },
-              spec: { type: 'object' },
-              status: {
-                type: 'object',
-                properties: {
-                  node: { type: 'string' },
-                  peer: { type: 'string' },
-                  vrf: { type: 'string' },
-                  bgpStatus: { type: 'string' },
-                  bfdStatus: { type: 'string' },
-                  lastTransitionTime: { type: 'string' },
-                  prefixesSent: { type: 'integer' },
-                  prefixesReceived: { type: 'integer' },
-                  holdTime: { type: 'string' },
-                  keepaliveTime: { type: 'string' },
-                  lastError: { type: 'string' },
-                },
-              },
-            },
-          },
-        },
-      },
-    ],
-  },
-};
-
 /** A BGPSessionState as a node's speaker publishes it (created, then its status written). */
 export async function publishSession(kube: ClientKube, node: string, peer: string, status: Record<string, unknown>): Promise<void> {
   const name = `${node}-${peer.replaceAll('.', '-')}`;

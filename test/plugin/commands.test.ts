@@ -13,7 +13,7 @@ import type { KubeObject } from '../../kube/client.js';
 import { kubectl } from '../apiserver/testing.js';
 import { kubeconfigYaml } from '../apiserver/kubeconfig.js';
 import { NAMESPACE, repoRoot } from '../e2e/support.js';
-import { BGP_SESSION_STATE_CRD, L2STATUS, l2Status, NODES, nodeObject, POOLS, publishSession, runMetallb, SHOP, startPluginCluster, type PluginCluster } from './cluster.js';
+import { L2STATUS, l2Status, NODES, nodeObject, POOLS, publishSession, runMetallb, SHOP, startPluginCluster, type PluginCluster } from './cluster.js';
 
 let c: PluginCluster;
 
@@ -257,9 +257,6 @@ describe('simulate drain', () => {
 
 describe('peers', () => {
   it('every node x peer session: established, down with its error, or unknown; a summary; --node; as data', async () => {
-    const CRDS = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', namespaced: false } as const;
-    await c.kube.create(CRDS, BGP_SESSION_STATE_CRD);
-    await c.cluster.api.settle();
     const peer = `apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata:\n  name: tor\n  namespace: ${NAMESPACE}\nspec:\n  myASN: 64500\n  peerASN: 64501\n  peerAddress: 192.0.2.254\n`;
     expect((await kubectl(c.cluster.api, ['apply', '-f', '-'], peer)).code).toBe(0);
     const since = new Date(Date.now() - 5 * 60_000).toISOString();
