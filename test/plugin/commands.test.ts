@@ -354,6 +354,31 @@ describe('errors and help', () => {
     }
   });
 
+  it('an API server that fails a list, or does not answer: one line naming what, and no partial answer', async () => {
+    const failing = c.cluster.api.faults.inject({ verb: 'list', resource: 'endpointslices', count: Infinity, fault: { status: 500, message: 'etcdserver: leader changed' } });
+    try {
+      const out = await c.metallb(['services', '-n', SHOP]);
+      expect(out.code).toBe(1);
+      expect(out.stdout).toBe('');
+      expect(out.stderr.trim().split('\n')).toHaveLength(1);
+      expect(out.stderr).toMatch(/^error: .*endpointslices.*etcdserver: leader changed/);
+    } finally {
+      failing.remove();
+    }
+    const hanging = c.cluster.api.faults.inject({ verb: 'list', resource: 'ipclaims', count: Infinity, fault: { hang: true } });
+    try {
+      const started = Date.now();
+      const out = await c.metallb(['pools', '--request-timeout', '1s']);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(out.code).toBe(1);
+      expect(out.stdout).toBe('');
+      expect(out.stderr.trim().split('\n')).toHaveLength(1);
+      expect(out.stderr).toMatch(/^error: .*ipclaims/);
+    } finally {
+      hanging.remove();
+    }
+  });
+
   it('an unknown context, a missing kubeconfig', async () => {
     expect((await c.metallb(['pools', '--context', 'nope'])).stderr.trim()).toBe('error: context "nope" does not exist in the kubeconfig (contexts: metallb-ts-double)');
     expect((await c.metallb(['pools', '--kubeconfig', '/nonexistent'])).stderr.trim()).toBe('error: kubeconfig /nonexistent does not exist (--kubeconfig)');
