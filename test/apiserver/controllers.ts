@@ -50,6 +50,12 @@ export class Controllers {
   private stopped = false;
   private readonly warned = new Set<string>();
   private idleWaiters: (() => void)[] = [];
+  /**
+   * The objects the garbage collector looks at: those with owner references or being deleted,
+   * kept up to date from the change feed. A pass used to list every stored object, and ran after
+   * every delete: moving 10,000 ServiceL2Status objects took minutes.
+   */
+  private readonly gcCandidates = new Map<string, { storage: string; namespace: string | undefined; name: string }>();
 
   constructor(options: ControllerOptions) {
     this.store = options.store;
@@ -61,6 +67,7 @@ export class Controllers {
   /** Serves the CRDs already stored and starts reacting to changes. */
   start(): void {
     for (const crd of this.store.list(CRDS)) this.serveCrd(crd);
+    for (const { type, obj } of this.everything()) this.track(type.storage, obj, false);
     this.unsubscribe = this.store.subscribe((c) => this.onChange(c));
     this.schedule(0);
   }
@@ -85,9 +92,31 @@ export class Controllers {
       if (c.type === 'DELETED') this.registry.removeCrd(c.object.metadata.name ?? '');
       else this.serveCrd(c.object);
     }
+    this.track(c.resource, c.object, c.type === 'DELETED');
     const m = c.object.metadata;
     const relevant = c.type === 'DELETED' || c.resource === CRDS || c.resource === 'namespaces' || (m.ownerReferences?.length ?? 0) > 0 || m.deletionTimestamp !== undefined;
     if (relevant) this.schedule(0);
+  }
+
+  /** Keeps `gcCandidates` up to date with one object's latest state. */
+  private track(storage: string, obj: KubeObject, deleted: boolean): void {
+    const m = obj.metadata;
+    const key = `${storage}/${m.namespace ?? ''}/${m.name ?? ''}`;
+    if (!deleted && ((m.ownerReferences?.length ?? 0) > 0 || m.deletionTimestamp !== undefined))
+      this.gcCandidates.set(key, { storage, namespace: m.namespace, name: m.name ?? '' });
+    else this.gcCandidates.delete(key);
+  }
+
+  /** The objects with owner references or a deletion timestamp, as stored now, with their types. */
+  private candidates(): { type: ResourceType; obj: KubeObject }[] {
+    const types = new Map(this.registry.storageTypes().map((t) => [t.storage, t]));
+    const out: { type: ResourceType; obj: KubeObject }[] = [];
+    for (const c of this.gcCandidates.values()) {
+      const type = types.get(c.storage);
+      const obj = type && this.store.get(c.storage, c.namespace, c.name);
+      if (type && obj) out.push({ type, obj });
+    }
+    return out;
   }
 
   private serveCrd(crd: KubeObject): void {
@@ -234,7 +263,8 @@ export class Controllers {
   }
 
   private async garbage(): Promise<void> {
-    const all = this.everything();
+    // Objects without owner references that are not being deleted play no part below.
+    const all = this.candidates();
     for (const dep of all) {
       const refs = dep.obj.metadata.ownerReferences ?? [];
       if (refs.length === 0 || dep.obj.metadata.deletionTimestamp) continue;
@@ -255,7 +285,7 @@ export class Controllers {
     for (const owner of all) {
       const m = owner.obj.metadata;
       if (!m.deletionTimestamp) continue;
-      const dependents = this.everything().filter((d) => (d.obj.metadata.ownerReferences ?? []).some((r) => r.uid === m.uid));
+      const dependents = this.candidates().filter((d) => (d.obj.metadata.ownerReferences ?? []).some((r) => r.uid === m.uid));
       if ((m.finalizers ?? []).includes('orphan')) {
         for (const d of dependents) {
           const refs = (d.obj.metadata.ownerReferences ?? []).filter((r) => r.uid !== m.uid);
