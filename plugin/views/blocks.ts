@@ -1,5 +1,5 @@
 /**
- * The list views (pools, services, peers, simulate drain) as data: a column of blocks, each a
+ * The views (pools, services, peers, simulate drain, explain) as data: a column of blocks, each a
  * kubectl-style table or a line of styled pieces. Two renderers read it and draw the same bytes:
  * ink (table.tsx's Blocks component) and `writeBlocks` here, plain string building, which the
  * commands use. ink lays a frame out character by character (a cell object per character of
