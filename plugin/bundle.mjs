@@ -1,6 +1,6 @@
 // Bundles the compiled plugin (dist/plugin/main.js, from `tsc`) into dist/plugin/bundle/: one
 // module for oclif, the commands, the core and their libraries, plus chunks for what only some
-// runs need (ink and the views, loaded when a table is drawn). Run by `npm run build`.
+// runs need (each view, loaded when it is drawn). Run by `npm run build`.
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
@@ -16,12 +16,10 @@ await build({
   platform: 'node',
   target: 'node20',
   logLevel: 'warning',
-  // React's production build: its development build checks every element and costs twice the time.
-  define: { 'process.env.NODE_ENV': '"production"' },
-  // React's production build: its development build checks every element and costs twice the time.
   // client-node is loaded only for kubeconfigs the light reader does not handle (exec plugins and
-  // the like), from node_modules; typescript and the devtools are never loaded at run time.
-  external: ['@kubernetes/client-node', 'typescript', 'react-devtools-core'],
+  // the like), from node_modules; typescript (oclif's reader of tsconfig files, for plugins in
+  // development) is never loaded at run time.
+  external: ['@kubernetes/client-node', 'typescript'],
   // CommonJS packages inside an ES module bundle still call require() for Node's own modules.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
 });
