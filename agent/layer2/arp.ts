@@ -5,6 +5,7 @@
  * typed reason, which the speaker counts. `encodeArp` pads to the 60-byte minimum frame.
  */
 import { allocFrame, BROADCAST_MAC, ETHERNET_HEADER_LENGTH, EtherType, formatMac, macBytes, readEthernetHeader, writeEthernetHeader, type EthernetAddresses } from './ethernet.js';
+import { ipv4Octets } from '../../core/ip/text.js';
 
 /** ARP operation codes (RFC 826; IANA "Address Resolution Protocol (ARP) Parameters"). */
 export const ArpOperation = {
@@ -130,24 +131,8 @@ export function ipv4Bytes(text: string): Buffer {
   return bytes;
 }
 
-/** The four bytes of a dotted-quad IPv4 address, or undefined. Hand-written: it runs for every frame sent. */
+/** The four bytes of a dotted-quad IPv4 address, or undefined (core/ip's text rules, no bigint: it runs for every frame sent). */
 export function parseIPv4(text: string): Buffer | undefined {
-  const buf = Buffer.allocUnsafe(4);
-  let part = 0;
-  let value = 0;
-  let digits = 0;
-  for (let i = 0; i <= text.length; i++) {
-    const c = i < text.length ? text.charCodeAt(i) : 46; // a final '.' closes the last part
-    if (c === 46) {
-      if (digits === 0 || part > 3) return undefined;
-      buf[part++] = value;
-      value = 0;
-      digits = 0;
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && value === 0) return undefined; // a leading zero
-      value = value * 10 + (c - 48);
-      if (++digits > 3 || value > 255) return undefined;
-    } else return undefined;
-  }
-  return part === 4 ? buf : undefined;
+  const octets = ipv4Octets(text);
+  return octets && Buffer.from(octets);
 }

@@ -2,7 +2,7 @@
  * The pieces of IPv6 the NDP codec needs: the fixed header, addresses as bytes and text, the
  * ICMPv6 checksum, and solicited-node multicast groups.
  */
-import { formatIPv6Groups, ipv6Groups } from '../../core/ip/ipv6-text.js';
+import { formatIPv6Groups, ipv6Groups } from '../../core/ip/text.js';
 
 /** Next Header value of ICMPv6 (IANA protocol numbers; RFC 4443). */
 export const NEXT_HEADER_ICMPV6 = 58;

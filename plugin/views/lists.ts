@@ -6,15 +6,6 @@
 import type { DrainReport, PeerRow, PoolRow, ServiceRow } from '../../core/diagnose/index.js';
 import { usageBar, writeBlocks, type Block, type Cell, type Column, type Tone } from './blocks.js';
 
-/**
- * The blocks as text, by the string writer: what ink draws, byte for byte (blocks.test.tsx), but
- * without loading ink (about 100 ms: React, yoga's WebAssembly) or its per-character frame (0.4
- * ms a row). The views stay ink components (table.tsx's Blocks), which the tests draw and compare.
- */
-export function drawBlocks(blocks: readonly Block[], color: boolean): string {
-  return writeBlocks(blocks, color);
-}
-
 /** `5s`, `3m`, `2h`, `4d` since `then`. */
 export function age(then: string | null, now: string): string {
   if (!then) return '?';
@@ -85,7 +76,7 @@ export function poolsBlocks({ pools, verbose, bar }: Omit<PoolsViewProps, 'color
   return blocks;
 }
 
-export const drawPools = (props: PoolsViewProps): string => drawBlocks(poolsBlocks(props), props.color);
+export const drawPools = (props: PoolsViewProps): string => writeBlocks(poolsBlocks(props), props.color);
 
 // ---- services ----
 
@@ -133,7 +124,7 @@ export function servicesBlocks({ services, namespace }: Omit<ServicesViewProps, 
   return [{ kind: 'table', columns, rows }, ...troubled.map((s, i) => line(`${s.namespace}/${s.name}: ${s.status}: ${s.reason}${s.fix ? `; ${s.fix}` : ''}`, { gap: i === 0 }))];
 }
 
-export const drawServices = (props: ServicesViewProps): string => drawBlocks(servicesBlocks(props), props.color);
+export const drawServices = (props: ServicesViewProps): string => writeBlocks(servicesBlocks(props), props.color);
 
 // ---- peers ----
 
@@ -188,7 +179,7 @@ export function peersBlocks({ sessions, established, total, now }: Omit<PeersVie
   ];
 }
 
-export const drawPeers = (props: PeersViewProps): string => drawBlocks(peersBlocks(props), props.color);
+export const drawPeers = (props: PeersViewProps): string => writeBlocks(peersBlocks(props), props.color);
 
 // ---- simulate drain ----
 
@@ -205,4 +196,4 @@ export function drainBlocks({ report }: { report: DrainReport }): Block[] {
   ];
 }
 
-export const drawDrain = (props: { report: DrainReport; color: boolean }): string => drawBlocks(drainBlocks(props), props.color);
+export const drawDrain = (props: { report: DrainReport; color: boolean }): string => writeBlocks(drainBlocks(props), props.color);

@@ -1,10 +1,32 @@
 /**
- * IPv6 text, by hand, both ways: the eight 16-bit groups of an address in any RFC 4291 §2.2 text
- * form, and the RFC 5952 canonical text of eight groups. core/ip (addresses as bigint) and the
- * agent's NDP codec (addresses as bytes) both build on these. ip-num, which did this before,
- * costs about 30 ms to load (it parses its own constants) and tens of microseconds an address;
- * a seeded test holds these to its answers.
+ * Address text, by hand: the four octets of a dotted quad, the eight 16-bit groups of an IPv6
+ * address in any RFC 4291 §2.2 text form, and the RFC 5952 canonical text of eight groups.
+ * core/ip (addresses as bigint) and the agent's ARP and NDP codecs (addresses as bytes, for
+ * every frame sent) both build on these. ip-num, which core/ip used before, costs about 30 ms to
+ * load (it parses its own constants) and tens of microseconds an address; seeded tests in
+ * core/ip hold these to its answers.
  */
+
+/** The four octets of a dotted-quad IPv4 address (0-255, no leading zeros), or undefined. */
+export function ipv4Octets(text: string): [number, number, number, number] | undefined {
+  const octets: number[] = [];
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46; // a final '.' closes the last part
+    if (c === 46) {
+      if (digits === 0 || octets.length > 3) return undefined;
+      octets.push(value);
+      value = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && value === 0) return undefined; // a leading zero
+      value = value * 10 + (c - 48);
+      if (++digits > 3 || value > 255) return undefined;
+    } else return undefined;
+  }
+  return octets.length === 4 ? (octets as [number, number, number, number]) : undefined;
+}
 
 /** The eight groups of an IPv6 address, or undefined when `text` is not one (no zone, no brackets). */
 export function ipv6Groups(text: string): number[] | undefined {
@@ -28,11 +50,9 @@ function fields(part: string, last: boolean): number[] | undefined {
   for (let i = 0; i < texts.length; i++) {
     const f = texts[i] as string;
     if (last && i === texts.length - 1 && f.includes('.')) {
-      const quad = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(f);
-      if (!quad) return undefined;
-      const b = quad.slice(1).map(Number) as [number, number, number, number];
-      // No leading zeros in the dotted part (RFC 4291 §2.2, as for IPv4 addresses).
-      if (b.some((x, j) => x > 255 || ((quad[j + 1] as string).length > 1 && (quad[j + 1] as string)[0] === '0'))) return undefined;
+      // An IPv4 address as the last 32 bits, with the same rules as one standing alone.
+      const b = ipv4Octets(f);
+      if (!b) return undefined;
       out.push((b[0] << 8) | b[1], (b[2] << 8) | b[3]);
     } else {
       if (!/^[0-9a-fA-F]{1,4}$/.test(f)) return undefined;
