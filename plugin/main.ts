@@ -1,7 +1,7 @@
 /**
  * The plugin as one module: every command and hook, and oclif's entry point. `npm run build`
  * bundles this (with oclif, yaml and the core; each view a chunk loaded when it is drawn) into
- * dist/plugin/bundle/main.js, which plugin/bin/kubectl-metallb runs
+ * dist/plugin/bundle/main.cjs, which plugin/bin/kubectl-metallb runs
  * and package.json's oclif section names (explicit command strategy). A kubectl plugin starts for
  * every call: loading some thousand files of node_modules one by one cost more than the cluster
  * reads (0.45 s for `--version` alone); one file costs a fraction of that (see plugin/bundle.mjs).

@@ -3,7 +3,7 @@
  * claims mirrored into core's Allocator, every LoadBalancer Service read with core's adapters,
  * and the layer-2 owner of each of their IPs from core/announce.
  */
-import { serviceKey, serviceToRequest, type Allocator, type ServiceRequest } from '../allocator/index.js';
+import { Allocator, serviceKey, serviceToRequest, type ServiceRequest } from '../allocator/index.js';
 import {
   announceAll,
   nodeFromKube,
@@ -16,7 +16,7 @@ import {
   type Layer2Service,
 } from '../announce/index.js';
 import { emptyConfig, formatConfigError, selectedPools, type Config, type Pool } from '../config/index.js';
-import { formatIP, parseIP } from '../ip/index.js';
+import { formatIP, parseIP, type IP } from '../ip/index.js';
 import { mirrorClaims, readClaims, type Claim } from './claims.js';
 import type { Snapshot } from './model.js';
 
@@ -59,8 +59,13 @@ export interface Analysis {
   claims: Claim[];
   /** Claims by address text. */
   claimByIP: ReadonlyMap<string, Claim>;
-  /** Core's allocator holding what the claims hold. */
-  allocator: Allocator;
+  /**
+   * Core's allocator holding what the claims hold. Mirrored on first use: a list of assigned
+   * Services needs only `poolFor`, and mirroring 1,000 claims is a good part of a command's time.
+   */
+  readonly allocator: Allocator;
+  /** The pool that serves an address (core's allocator over the pools, holding nothing). */
+  poolFor(ip: IP): string | undefined;
   /** Sorted by namespace/name. */
   services: LBService[];
   byKey: ReadonlyMap<string, LBService>;
@@ -120,7 +125,8 @@ export function effectiveConfig(snapshot: Snapshot): { config: Config; source: C
 export function analyze(snapshot: Snapshot): Analysis {
   const { config, source } = effectiveConfig(snapshot);
   const claims = readClaims(snapshot.claims);
-  const allocator = mirrorClaims(config.pools, claims);
+  let mirrored: Allocator | undefined;
+  const pools = new Allocator(config.pools);
   const namespaceLabels = new Map(snapshot.namespaces.map((n) => [n.name, n.labels]));
 
   const slices = new Map<string, unknown[]>();
@@ -212,7 +218,10 @@ export function analyze(snapshot: Snapshot): Analysis {
     configErrors: snapshot.config.errors.map(formatConfigError),
     claims,
     claimByIP: new Map(claims.map((c) => [c.address, c])),
-    allocator,
+    get allocator() {
+      return (mirrored ??= mirrorClaims(config.pools, claims));
+    },
+    poolFor: (ip) => pools.poolFor(ip),
     services,
     byKey: new Map(services.map((s) => [s.key, s])),
     nodes,

@@ -29,8 +29,11 @@ export interface Claim {
   pool: string;
   sharingKey?: string;
   holders: ClaimHolder[];
-  /** The holders' requests as the claim records them, by holder key (missing when written by hand). */
-  requests: ReadonlyMap<string, Request>;
+  /**
+   * The holders' requests as the claim records them, by holder key (missing when written by
+   * hand). Read from the annotation on first use: only mirroring the claims needs them.
+   */
+  readonly requests: ReadonlyMap<string, Request>;
 }
 
 type Fields = Record<string, unknown>;
@@ -56,6 +59,7 @@ export function readClaims(objects: readonly unknown[]): Claim[] {
       holders.push({ key: serviceKey(namespace, reservation ? `${name}*${reservation}` : name), namespace, name, ...(reservation && { reservation }), ...(uid && { uid }) });
     }
     const annotations = isMap(o.metadata.annotations) ? o.metadata.annotations : {};
+    let requests: Map<string, Request> | undefined;
     out.push({
       name: text(o.metadata, 'name') ?? formatIP(parsed.value),
       ip: parsed.value,
@@ -63,7 +67,9 @@ export function readClaims(objects: readonly unknown[]): Claim[] {
       pool: text(spec, 'pool') ?? '',
       ...(text(spec, 'sharingKey') && { sharingKey: text(spec, 'sharingKey') }),
       holders,
-      requests: storedRequests(annotations[HOLDER_REQUESTS_ANNOTATION]),
+      get requests() {
+        return (requests ??= storedRequests(annotations[HOLDER_REQUESTS_ANNOTATION]));
+      },
     });
   }
   return out.sort((a, b) => compareIP(a.ip, b.ip));

@@ -194,7 +194,7 @@ function poolFits(a: Analysis, s: LBService, req: Request): PoolFit[] {
     const candidate = order.find((c) => c.pool === pool);
     const named = req.pool !== undefined;
     if (req.requestedIPs.length > 0) {
-      const inPool = req.requestedIPs.filter((ip) => a.allocator.poolFor(ip) === pool);
+      const inPool = req.requestedIPs.filter((ip) => a.poolFor(ip) === pool);
       if (inPool.length === 0)
         return { pool, verdict: 'no', reason: `the requested ${req.requestedIPs.map(formatIP).join(', ')} ${req.requestedIPs.length > 1 ? 'are' : 'is'} not in it` };
     } else if (named && req.pool !== pool) {

@@ -112,7 +112,7 @@ function poolRow(a: Analysis, pool: Pool, verbose: boolean): PoolRow {
   };
   if (verbose) {
     row.addresses = a.claims
-      .filter((c) => a.allocator.poolFor(c.ip) === pool.name)
+      .filter((c) => a.poolFor(c.ip) === pool.name)
       .map((c) => ({
         ip: c.address,
         holders: c.holders.map((h) => (h.reservation ? `${h.namespace}/${h.name} (reserved)` : `${h.namespace}/${h.name}`)).sort(),

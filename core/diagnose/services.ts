@@ -77,7 +77,7 @@ export function serviceRow(a: Analysis, s: LBService): ServiceRow {
 export function poolOf(a: Analysis, s: LBService): string | undefined {
   for (const text of s.ingress) {
     const claim = a.claimByIP.get(text);
-    const pool = claim ? a.allocator.poolFor(claim.ip) : undefined;
+    const pool = claim ? a.poolFor(claim.ip) : undefined;
     if (pool) return pool;
   }
   const held = a.allocator.allocation(s.key);

@@ -14,7 +14,7 @@ const root = process.cwd();
 let dir: string;
 
 beforeAll(() => {
-  if (!existsSync(join(root, 'dist/plugin/bundle/main.js'))) throw new Error('run `npm run build` first');
+  if (!existsSync(join(root, 'dist/plugin/bundle/main.cjs'))) throw new Error('run `npm run build` first');
   dir = mkdtempSync(join(tmpdir(), 'metallb-ts-bundle-'));
   cpSync(join(root, 'package.json'), join(dir, 'package.json'));
   cpSync(join(root, 'plugin/bin'), join(dir, 'plugin/bin'), { recursive: true });

@@ -18,7 +18,7 @@ import { L2STATUS, l2Status, NODES, nodeObject, POOLS, publishSession, runMetall
 let c: PluginCluster;
 
 beforeAll(async () => {
-  if (!existsSync(join(repoRoot, 'dist/plugin/bundle/main.js'))) throw new Error('run `npm run build` first');
+  if (!existsSync(join(repoRoot, 'dist/plugin/bundle/main.cjs'))) throw new Error('run `npm run build` first');
   c = await startPluginCluster();
 }, 120_000);
 

@@ -30,7 +30,7 @@ async function kubectl(...args: string[]): Promise<Outcome> {
 
 beforeAll(() => {
   // npm test builds first (pretest); a missing build is a setup fault, not a pass.
-  if (!existsSync(join(root, 'dist/plugin/bundle/main.js'))) throw new Error('run `npm run build` first');
+  if (!existsSync(join(root, 'dist/plugin/bundle/main.cjs'))) throw new Error('run `npm run build` first');
 });
 
 describe('kubectl metallb config check', () => {

@@ -21,7 +21,7 @@ function kubectl(args: string[], cwd = fixtures): Promise<{ code: number; stdout
 
 let dir: string;
 beforeAll(async () => {
-  if (!existsSync(join(root, 'dist/plugin/bundle/main.js'))) throw new Error('run `npm run build` first');
+  if (!existsSync(join(root, 'dist/plugin/bundle/main.cjs'))) throw new Error('run `npm run build` first');
   dir = await mkdtemp(join(tmpdir(), 'metallb-convert-'));
 });
 afterAll(async () => {
