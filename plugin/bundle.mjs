@@ -1,29 +1,46 @@
-// Bundles the compiled plugin (dist/plugin/main.js, from `tsc`) into one CommonJS file,
-// dist/plugin/bundle/main.cjs: oclif, the commands, the core and their libraries. Run by
-// `npm run build`.
+// Bundles the compiled plugin (dist/plugin/main.js, from `tsc`) into dist/plugin/bundle/, which
+// needs nothing from node_modules at run time. Run by `npm run build`.
 //
-// CommonJS, not an ES module: Node 20 reads an ES module's source through TextDecoder, which took
-// about 25 ms for this 1.2 MB file at every start; require() reads it natively. (Node 20 keeps no
-// compiled code between runs; a V8 code cache made by hand through vm.Script cost as much to load
-// as it saved. Node 22.1 and later cache it themselves, see plugin/bin/kubectl-metallb.)
+// - main.cjs: oclif, the commands, the core and their libraries, in one CommonJS file. CommonJS,
+//   not an ES module: Node 20 reads an ES module's source through TextDecoder, which took about
+//   25 ms for this 1.2 MB file at every start; require() reads it natively. (Node 20 keeps no
+//   compiled code between runs; a V8 code cache made by hand through vm.Script cost as much to
+//   load as it saved. Node 22.1 and later cache it themselves, see plugin/bin/kubectl-metallb.)
+// - client-node.cjs: client-node's KubeConfig, for the kubeconfigs our own reader leaves to it
+//   (exec plugins, auth providers, proxies: plugin/kubeconfig.ts). 1.5 MB and about 0.1 s to
+//   load, so only those runs load it.
 import { rmSync } from 'node:fs';
+import process from 'node:process';
 import { build } from 'esbuild';
+
+const CLIENT_NODE_CONFIG = '@kubernetes/client-node/dist/config.js';
 
 rmSync('dist/plugin/bundle', { recursive: true, force: true });
 
+const common = { bundle: true, format: 'cjs', platform: 'node', target: 'node20', logLevel: 'warning' };
+
 await build({
+  ...common,
   entryPoints: ['dist/plugin/main.js'],
   outfile: 'dist/plugin/bundle/main.cjs',
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  logLevel: 'warning',
-  // client-node is loaded only for kubeconfigs the light reader does not handle (exec plugins and
-  // the like), from node_modules; typescript (oclif's reader of tsconfig files, for plugins in
-  // development) is never loaded at run time.
-  external: ['@kubernetes/client-node', 'typescript'],
+  // typescript is oclif's reader of tsconfig files, for plugins in development: never loaded here.
+  external: ['typescript'],
+  plugins: [
+    {
+      name: 'client-node-beside',
+      setup(b) {
+        // cluster.ts imports client-node's config module lazily: from the file built below.
+        b.onResolve({ filter: /^@kubernetes\/client-node\/dist\/config\.js$/ }, () => ({ path: './client-node.cjs', external: true }));
+      },
+    },
+  ],
   // main.ts hands oclif its own location (import.meta.url), which CommonJS spells differently.
   define: { 'import.meta.url': '__bundleURL' },
   banner: { js: "const __bundleURL = require('node:url').pathToFileURL(__filename).href;" },
+});
+
+await build({
+  ...common,
+  stdin: { contents: `export { KubeConfig } from '${CLIENT_NODE_CONFIG}';`, resolveDir: process.cwd(), loader: 'js' },
+  outfile: 'dist/plugin/bundle/client-node.cjs',
 });

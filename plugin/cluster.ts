@@ -129,6 +129,12 @@ export function describeFailure(e: unknown, verb: string, r: Resource, namespace
         403,
       );
     if (e.code === 401) return new UserError(`unauthorized: the API server at ${server} refused the credentials of context ${context}; log in again or fix the kubeconfig`, 1, 401);
+    if (e.code === 404 && verb === 'list' && r.group === 'metallb.io')
+      return new UserError(
+        `the cluster at ${server} (context ${context}) does not serve ${resourceName(r)}: MetalLB's CRDs are not installed there (kubectl apply -k manifests/crds), or --context points elsewhere`,
+        1,
+        404,
+      );
     if (e.code === 504 && e.reason === 'Timeout')
       return new UserError(`the API server at ${server} did not answer in time (${verb} ${resourceName(r)}); retry, or raise --request-timeout`, 1, 504);
     return new UserError(`${verb} ${resourceName(r)} ${where}: ${e.message} (HTTP ${e.code})`, 1, e.code);
