@@ -6,12 +6,16 @@
 import { Allocator, serviceKey, serviceToRequest, type ServiceRequest } from '../allocator/index.js';
 import {
   announceAll,
+  announceAllBGP,
   nodeFromKube,
+  prepareBGP,
   prepareLayer2,
   serviceFromKube,
   sliceServiceKey,
   type AnnounceNode,
   type AnnounceService,
+  type BGPContext,
+  type BGPService,
   type Layer2Context,
   type Layer2Service,
 } from '../announce/index.js';
@@ -19,6 +23,7 @@ import { emptyConfig, formatConfigError, selectedPools, type Config, type Pool }
 import { formatIP, parseIP, type IP } from '../ip/index.js';
 import { mirrorClaims, readClaims, type Claim } from './claims.js';
 import type { Snapshot } from './model.js';
+import { peerRows, type PeerRow } from './peers.js';
 
 /** Annotations the controller writes on a Service it assigned. */
 export const ASSIGNED_POOL_ANNOTATION = 'metallb.io/ip-allocated-from-pool';
@@ -84,6 +89,14 @@ export interface Analysis {
   layer2Context: Layer2Context;
   /** core/announce's answer per Service key. */
   layer2: ReadonlyMap<string, Layer2Service>;
+  bgpContext: BGPContext;
+  /** core/announce's BGP answer per Service key: who advertises each IP to which peers, or why nobody. */
+  bgp: ReadonlyMap<string, BGPService>;
+  /**
+   * Every node x BGPPeer session the configuration asks for, with what the speakers published
+   * (BGPSessionState), keyed `node peerName`; `state` is `unknown` where nothing was published.
+   */
+  sessions: ReadonlyMap<string, PeerRow>;
   /** ServiceL2Status objects: the nodes that say they announce each Service (sorted). */
   announcedBy: ReadonlyMap<string, string[]>;
   namespaceLabels: ReadonlyMap<string, Readonly<Record<string, string>>>;
@@ -211,6 +224,23 @@ export function analyze(snapshot: Snapshot): Analysis {
   const alive = agentsDown.size > 0 ? new Set([...ready].filter((n) => !agentsDown.has(n))) : ready;
   if (agentsDown.size > 0) ({ context: layer2Context, answers: layer2 } = compute(alive));
 
+  // BGP: every eligible node advertises (no single owner, no hashing). A node the agents count
+  // down has lost its sessions too, so it is out here as well.
+  const bgpContext = prepareBGP(config, nodes, alive);
+  const bgp = new Map(
+    config.bgpAdvertisements.length === 0
+      ? []
+      : announceAllBGP(
+          bgpContext,
+          services.map((s) => s.announce),
+        ).map((b) => [serviceKey(b.namespace, b.name), b]),
+  );
+  const sessions = new Map(
+    config.peers.length === 0 && (snapshot.bgpSessions ?? []).length === 0
+      ? []
+      : peerRows(config, nodes, snapshot.bgpSessions ?? []).sessions.flatMap((r) => (r.peer ? [[`${r.node} ${r.peer}`, r] as const] : [])),
+  );
+
   return {
     snapshot,
     config,
@@ -229,6 +259,9 @@ export function analyze(snapshot: Snapshot): Analysis {
     agentsDown,
     layer2Context,
     layer2,
+    bgpContext,
+    bgp,
+    sessions,
     announcedBy,
     namespaceLabels,
   };

@@ -95,6 +95,7 @@ function snapshot(parts: Partial<Omit<Snapshot, 'config'>> & { resources?: unkno
     nodes: parts.nodes ?? NODES,
     l2Statuses: parts.l2Statuses ?? [],
     events: parts.events ?? [],
+    bgpSessions: parts.bgpSessions ?? [],
   };
 }
 
@@ -385,5 +386,115 @@ describe('peers', () => {
       ['node-b', '192.0.2.9', null, 'Idle'],
     ]);
     expect(peerRows(a.config, a.nodes, [], { node: 'node-b' }).sessions.map((r) => r.node)).toEqual(['node-b']);
+  });
+});
+
+describe('BGP in services, explain and simulate drain', () => {
+  const bgpPeer = (name: string, address: string, spec: Record<string, unknown> = {}) => ({
+    apiVersion: 'metallb.io/v1beta2',
+    kind: 'BGPPeer',
+    metadata: { name, namespace: NS },
+    spec: { myASN: 64500, peerASN: 64501, peerAddress: address, ...spec },
+  });
+  const bgpAd = (name: string, spec: Record<string, unknown> = {}) => ({ apiVersion: 'metallb.io/v1beta1', kind: 'BGPAdvertisement', metadata: { name, namespace: NS }, spec });
+  const session = (n: string, address: string, bgpStatus: string, lastError?: string) => ({
+    metadata: { name: `${n}-${address}`, labels: {} },
+    status: { node: n, peer: address, vrf: '', bgpStatus, ...(lastError ? { lastError } : {}) },
+  });
+  const racked = (name: string, rack: string) => ({ metadata: { name, labels: { rack } }, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+  const nodes = [racked('node-a', 'a'), racked('node-b', 'a'), racked('node-c', 'b')];
+  const resources = [
+    pool('routed', ['203.0.113.0/24']),
+    bgpAd('routed', { ipAddressPools: ['routed'], localPref: 100, communities: ['64500:7'], nodeSelectors: [{ matchLabels: { rack: 'a' } }] }),
+    bgpPeer('tor-a', '198.51.100.1', { nodeSelectors: [{ matchLabels: { rack: 'a' } }] }),
+    bgpPeer('tor-b', '198.51.100.2', { nodeSelectors: [{ matchLabels: { rack: 'b' } }] }),
+  ];
+  const base = {
+    resources,
+    nodes,
+    services: [svc('shop', 'web', { ip: '203.0.113.7' }), svc('shop', 'local', { ip: '203.0.113.8', policy: 'Local' }), svc('shop', 'idle', { ip: '203.0.113.9' })],
+    claims: [
+      claim('203.0.113.7', 'routed', [{ ns: 'shop', name: 'web' }]),
+      claim('203.0.113.8', 'routed', [{ ns: 'shop', name: 'local' }]),
+      claim('203.0.113.9', 'routed', [{ ns: 'shop', name: 'idle' }]),
+    ],
+    endpointSlices: [
+      slice('shop', 'web', [{ node: 'node-c', ready: true }]),
+      slice('shop', 'local', [{ node: 'node-b', ready: true }]),
+      slice('shop', 'idle', [{ node: 'node-a', ready: false }]),
+    ],
+  };
+
+  it('lists the advertising nodes and peers of each Service, and its state from the sessions', () => {
+    const up = { ...base, bgpSessions: [session('node-a', '198.51.100.1', 'Established'), session('node-b', '198.51.100.1', 'Established')] };
+    const rows = serviceRows(analyze(snapshot(up)));
+    const web = rows.find((r) => r.name === 'web')!;
+    // Cluster policy: every node the advertisement selects (rack a), whatever node runs the pod.
+    expect(web).toMatchObject({ protocols: ['bgp'], advertisingNodes: ['node-a', 'node-b'], bgpPeers: ['tor-a'], announcingNodes: [], status: 'ok' });
+    expect(web.reason).toBe('203.0.113.7 from pool routed, advertised over BGP by node-a, node-b to tor-a (2 of 2 sessions established)');
+    // Local policy: only the node with the ready endpoint.
+    expect(rows.find((r) => r.name === 'local')).toMatchObject({ advertisingNodes: ['node-b'], status: 'ok' });
+    const idle = rows.find((r) => r.name === 'idle')!;
+    expect(idle).toMatchObject({ status: 'not announced', advertisingNodes: [] });
+    expect(idle.reason).toMatch(/no ready endpoint on any node/);
+  });
+
+  it('a Service whose every session is down is not announced, with the router error', () => {
+    const down = { ...base, bgpSessions: [session('node-a', '198.51.100.1', 'Active', 'connection refused'), session('node-b', '198.51.100.1', 'Idle')] };
+    const a = analyze(snapshot(down));
+    const web = serviceRows(a).find((r) => r.name === 'web')!;
+    expect(web.status).toBe('not announced');
+    expect(web.reason).toMatch(/no such BGP session is established \(node-a to tor-a: Active \(connection refused\); node-b to tor-a: Idle\)/);
+    expect(web.fix).toMatch(/kubectl metallb peers/);
+    const e = explainService(a, 'shop', 'web')!;
+    expect(e.disagreements).toContain(
+      'the BGP session from node-a to tor-a is Active (connection refused): node-a advertises it, but that router does not hear it (kubectl metallb peers --node node-a)',
+    );
+  });
+
+  it('with no session state published, says so and does not call it down', () => {
+    const web = serviceRows(analyze(snapshot(base))).find((r) => r.name === 'web')!;
+    expect(web.status).toBe('ok');
+    expect(web.reason).toMatch(/\(no session state published yet\)$/);
+  });
+
+  it('explains the routes: prefix, peer, attributes, the nodes sending them, and why the others do not', () => {
+    const e = explainService(analyze(snapshot({ ...base, bgpSessions: [session('node-a', '198.51.100.1', 'Established')] })), 'shop', 'web')!;
+    expect(e.bgpRoutes).toEqual([
+      {
+        ip: '203.0.113.7',
+        pool: 'routed',
+        advertisements: ['routed'],
+        nodes: ['node-a', 'node-b'],
+        reason: null,
+        // eBGP (64500 -> 64501): no LOCAL_PREF on the wire.
+        routes: [{ prefix: '203.0.113.7/32', peer: 'tor-a', nodes: ['node-a', 'node-b'], localPref: null, communities: ['64500:7'], advertisements: ['routed'] }],
+        ineligible: [{ node: 'node-c', reasons: ['not selected by the BGPAdvertisement'] }],
+      },
+    ]);
+    expect(e.bgpSessions).toEqual([
+      { node: 'node-a', peer: 'tor-a', state: 'Established', lastError: null },
+      { node: 'node-b', peer: 'tor-a', state: 'unknown', lastError: null },
+    ]);
+  });
+
+  it('names the peer problem when no BGPPeer would receive the route', () => {
+    const resources2 = [pool('routed', ['203.0.113.0/24']), bgpAd('routed', { peers: ['nowhere'] }), bgpPeer('tor-a', '198.51.100.1')];
+    const web = serviceRows(analyze(snapshot({ ...base, resources: resources2 }))).find((r) => r.name === 'web')!;
+    expect(web.status).toBe('not announced');
+    expect(web.reason).toMatch(/no BGPPeer would receive 203\.0\.113\.7 .*tor-a: not in the BGPAdvertisement's peers/);
+    expect(web.fix).toMatch(/BGPPeer/);
+  });
+
+  it('simulate drain lists the routes a node withdraws, who still sends them, and what nobody would', () => {
+    const a = analyze(snapshot(base));
+    const b = simulateDrain(a, 'node-b');
+    expect(b.withdrawn).toEqual([
+      { prefix: '203.0.113.7/32', peer: 'tor-a', services: ['shop/web'], stillFrom: ['node-a'] },
+      { prefix: '203.0.113.8/32', peer: 'tor-a', services: ['shop/local'], stillFrom: [] },
+    ]);
+    // shop/local's only endpoint goes with node-b: nobody advertises it afterwards.
+    expect(b.unannounced).toEqual(['shop/local']);
+    expect(simulateDrain(a, 'node-c')).toMatchObject({ withdrawn: [], moves: [], unannounced: [] });
   });
 });

@@ -3,7 +3,7 @@
  * with core/announce (the node out of the live set, its endpoints gone with its pods), changing
  * nothing.
  */
-import { announceAll, prepareLayer2, serviceKey } from '../announce/index.js';
+import { announceAll, announceAllBGP, bgpRoutes, prepareLayer2, serviceKey } from '../announce/index.js';
 import type { Analysis } from './analyze.js';
 import { noOwnerText } from './services.js';
 
@@ -16,11 +16,23 @@ export interface DrainMove {
   reason: string | null;
 }
 
+/** One BGP route the node sends now, withdrawn when it goes. */
+export interface DrainWithdrawal {
+  prefix: string;
+  peer: string;
+  /** The Services whose addresses the prefix covers. */
+  services: string[];
+  /** The nodes still sending it to that peer afterwards (ECMP shrinks), or empty: the peer loses it. */
+  stillFrom: string[];
+}
+
 export interface DrainReport {
   node: string;
   /** Whether the cluster has such a Node. */
   known: boolean;
   moves: DrainMove[];
+  /** Every BGP route the node sends, and who still sends it afterwards. */
+  withdrawn: DrainWithdrawal[];
   /** Services that would be announced by no node at all afterwards. */
   unannounced: string[];
 }
@@ -33,6 +45,20 @@ export function simulateDrain(a: Analysis, node: string): DrainReport {
   const after = new Map(announceAll(ctx, services).map((x) => [serviceKey(x), x]));
   const moves: DrainMove[] = [];
   const unannounced: string[] = [];
+
+  // BGP: the node's sessions go with it; the other nodes keep sending what they send.
+  const bgpAfter = new Map(a.bgp.size === 0 ? [] : announceAllBGP(a.bgpContext.withoutNodes([node]), services).map((x) => [serviceKey(x), x] as const));
+  const still = new Map<string, Set<string>>();
+  for (const r of bgpRoutes(bgpAfter.values())) {
+    const key = `${r.peer} ${r.prefix}`;
+    (still.get(key) ?? still.set(key, new Set()).get(key)!).add(r.node);
+  }
+  const withdrawn: DrainWithdrawal[] = bgpRoutes(a.bgp.values(), { node }).map((r) => ({
+    prefix: r.prefix,
+    peer: r.peer,
+    services: [...r.services],
+    stillFrom: [...(still.get(`${r.peer} ${r.prefix}`) ?? [])].sort(),
+  }));
   for (const s of a.services) {
     const before = a.layer2.get(s.key);
     const now = after.get(s.key);
@@ -45,7 +71,13 @@ export function simulateDrain(a: Analysis, node: string): DrainReport {
       moves.push({ service: s.key, ip: ip.ip, to: next.owner ?? null, reason: next.owner ? null : noOwnerText(a, view, next) });
       if (!next.owner) lost = true;
     });
-    if (lost && !now.ips.some((ip) => ip.owner)) unannounced.push(s.key);
+    const bgpBefore = a.bgp.get(s.key);
+    const bgpNow = bgpAfter.get(s.key);
+    const advertisedBefore = bgpBefore?.ips.some((ip) => ip.nodes.length > 0) ?? false;
+    const advertisedAfter = bgpNow?.ips.some((ip) => ip.nodes.length > 0) ?? false;
+    const nodeAdvertised = bgpBefore?.ips.some((ip) => ip.nodes.includes(node)) ?? false;
+    const announcedAfter = now.ips.some((ip) => ip.owner) || advertisedAfter;
+    if ((lost || (nodeAdvertised && advertisedBefore && !advertisedAfter)) && !announcedAfter) unannounced.push(s.key);
   }
-  return { node, known, moves, unannounced };
+  return { node, known, moves, withdrawn, unannounced };
 }

@@ -8,7 +8,7 @@ import { formatCommunity, type Pool } from '../config/index.js';
 import { formatIP } from '../ip/index.js';
 import { advertisementsOf, canonicalIP, type Analysis, type LBService } from './analyze.js';
 import type { ServiceState } from './model.js';
-import { endpointNodes, judge, noOwnerText, poolOf, reasonWords } from './services.js';
+import { bgpNoRouteText, bgpPeerReasonWords, bgpSessionsOf, endpointNodes, judge, noOwnerText, poolOf, reasonWords } from './services.js';
 
 /** Where a value of the request comes from: a spec field or an annotation (deprecated names flagged). */
 export interface Sourced<T> {
@@ -49,6 +49,38 @@ export interface BGPEvidence {
   peers: string[];
 }
 
+/** One route of the Service toward one BGPPeer, from the nodes sending it alike. */
+export interface BGPRouteEvidence {
+  prefix: string;
+  peer: string;
+  nodes: string[];
+  localPref: number | null;
+  communities: string[];
+  advertisements: string[];
+}
+
+/** Who advertises one IP over BGP (core/announce), to whom, or why nobody does. */
+export interface BGPAnnounceEvidence {
+  ip: string;
+  pool: string | null;
+  advertisements: string[];
+  /** Every node advertising it (ECMP: each one draws a share of the traffic). */
+  nodes: string[];
+  /** Why no node advertises it, when none does. */
+  reason: string | null;
+  routes: BGPRouteEvidence[];
+  /** Nodes that do not advertise it, with why not. */
+  ineligible: { node: string; reasons: string[] }[];
+}
+
+/** A node x peer session carrying the Service's routes, as the node's speaker published it. */
+export interface BGPSessionEvidence {
+  node: string;
+  peer: string;
+  state: string;
+  lastError: string | null;
+}
+
 export interface EventRow {
   type: string;
   reason: string;
@@ -82,6 +114,10 @@ export interface Explanation {
   traffic: { policy: 'Cluster' | 'Local'; readyNodes: string[]; readyEndpoints: number; endpointsWithoutNode: number };
   layer2: Layer2Evidence[];
   bgp: BGPEvidence[];
+  /** core/announce's BGP answer per IP (empty when no BGPAdvertisement selects the pool). */
+  bgpRoutes: BGPAnnounceEvidence[];
+  /** The sessions carrying those routes. */
+  bgpSessions: BGPSessionEvidence[];
   /** ServiceL2Status objects: the nodes saying they announce it. */
   statusNodes: string[];
   configuration: { source: 'current' | 'last-good' | 'none'; errors: string[] };
@@ -115,6 +151,34 @@ export function explainService(a: Analysis, namespace: string, name: string): Ex
     })),
   }));
 
+  const bgpRoutes: BGPAnnounceEvidence[] = (poolObject && advertisementsOf(a.config, poolObject).bgp.length > 0 ? (a.bgp.get(s.key)?.ips ?? []) : []).map((ip) => ({
+    ip: ip.ip,
+    pool: ip.pool ?? null,
+    advertisements: [...ip.advertisements],
+    nodes: [...ip.nodes],
+    reason: ip.nodes.length > 0 ? null : bgpNoRouteText(a, s, ip),
+    routes: ip.speakers.flatMap((g) =>
+      g.peers.flatMap((p) =>
+        p.routes.map((r) => ({
+          prefix: r.prefix,
+          peer: p.peer,
+          nodes: [...g.nodes],
+          localPref: r.localPref ?? null,
+          communities: [...r.communityText],
+          advertisements: [...r.advertisements],
+        })),
+      ),
+    ),
+    ineligible: ip.ineligible.map((v) => ({
+      node: v.node,
+      reasons: [
+        ...v.reasons.map((r) => (r === 'not-selected' ? 'not selected by the BGPAdvertisement' : r === 'no-peer' ? 'no BGPPeer for it' : reasonWords(r))),
+        ...v.peers.map((p) => `${p.peer}: ${p.reasons.map(bgpPeerReasonWords).join(', ')}`),
+      ],
+    })),
+  }));
+  const bgpSessions = bgpRoutes.length > 0 ? bgpSessionsOf(a, s) : [];
+
   return {
     namespace,
     name,
@@ -134,9 +198,11 @@ export function explainService(a: Analysis, namespace: string, name: string): Ex
     },
     layer2,
     bgp: poolObject ? bgpEvidence(a, poolObject) : [],
+    bgpRoutes,
+    bgpSessions,
     statusNodes,
     configuration: { source: a.configSource, errors: a.configErrors },
-    disagreements: disagreements(a, s, layer2, statusNodes),
+    disagreements: disagreements(a, s, layer2, statusNodes, bgpSessions),
     events: eventRows(a, s),
   };
 }
@@ -229,8 +295,14 @@ function bgpEvidence(a: Analysis, pool: Pool): BGPEvidence[] {
     }));
 }
 
-function disagreements(a: Analysis, s: LBService, layer2: readonly Layer2Evidence[], statusNodes: readonly string[]): string[] {
+function disagreements(a: Analysis, s: LBService, layer2: readonly Layer2Evidence[], statusNodes: readonly string[], sessions: readonly BGPSessionEvidence[]): string[] {
   const out: string[] = [];
+  for (const c of sessions) {
+    if (c.state === 'Established' || c.state === 'unknown') continue;
+    out.push(
+      `the BGP session from ${c.node} to ${c.peer} is ${c.state}${c.lastError ? ` (${c.lastError})` : ''}: ${c.node} advertises it, but that router does not hear it (kubectl metallb peers --node ${c.node})`,
+    );
+  }
   const claimed = a.claims.filter((c) => c.holders.some((h) => h.key === s.key)).map((c) => c.address);
   const shown = [...s.ingress].sort();
   if (claimed.length > 0 && shown.length > 0 && claimed.sort().join(',') !== shown.join(',')) {

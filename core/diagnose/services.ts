@@ -2,7 +2,7 @@
  * Every LoadBalancer Service in one row, and the one-word state with its reason, decided with
  * core's allocator (what the controller would do) and core/announce (who announces).
  */
-import type { Layer2IP, NodeVerdict } from '../announce/index.js';
+import type { BGPIP, Layer2IP, NodeVerdict } from '../announce/index.js';
 import { advertisementsOf, type Analysis, type LBService } from './analyze.js';
 import type { ServiceState } from './model.js';
 
@@ -28,6 +28,10 @@ export interface ServiceRow {
   announcingNodes: string[];
   /** The nodes whose ServiceL2Status says they announce it. */
   statusNodes: string[];
+  /** The nodes advertising it over BGP, as core/announce computes (every eligible node: ECMP). */
+  advertisingNodes: string[];
+  /** The BGPPeers they advertise it to. */
+  bgpPeers: string[];
   sharingKey: string | null;
   /** Other Services on the same addresses. */
   sharedWith: string[];
@@ -64,6 +68,8 @@ export function serviceRow(a: Analysis, s: LBService): ServiceRow {
     protocols: [...(ads.layer2.length > 0 ? (['layer2'] as const) : []), ...(ads.bgp.length > 0 ? (['bgp'] as const) : [])],
     announcingNodes: owners,
     statusNodes: a.announcedBy.get(s.key) ?? [],
+    advertisingNodes: advertisingNodes(a, s),
+    bgpPeers: [...new Set(bgpSessionsOf(a, s).map((x) => x.peer))].sort(),
     sharingKey: (s.request.ok ? s.request.request.sharingKey : undefined) ?? null,
     sharedWith,
     trafficPolicy: s.announce.trafficPolicy,
@@ -118,16 +124,139 @@ export function judge(a: Analysis, s: LBService): Judgement {
       fix: `create an L2Advertisement (or a BGPAdvertisement) selecting pool ${pool}`,
     };
   }
+  const layer2Owners = [...new Set((l2?.ips ?? []).flatMap((ip) => (ip.owner ? [ip.owner] : [])))];
+  const layer2Text = layer2Owners.length > 0 ? `announced by ${layer2Owners.join(', ')} over layer 2` : undefined;
+  const bgp = ads.bgp.length > 0 ? bgpJudgement(a, s) : undefined;
   if (ads.layer2.length > 0) {
     const missing = (l2?.ips ?? []).filter((ip) => !ip.owner);
-    if (missing.length > 0 && ads.bgp.length === 0) {
+    if (missing.length > 0 && (!bgp || bgp.state !== 'ok')) {
       const first = missing[0]!;
       return { state: 'not announced', reason: noOwnerText(a, s, first), ...fixFor(s, first) };
     }
-    const owners = [...new Set((l2?.ips ?? []).flatMap((ip) => (ip.owner ? [ip.owner] : [])))];
-    if (owners.length > 0) return { state: 'ok', reason: `${s.ingress.join(', ')} from pool ${pool}, announced by ${owners.join(', ')} over layer 2` };
   }
-  return { state: 'ok', reason: `${s.ingress.join(', ')} from pool ${pool}, advertised over BGP (${ads.bgp.join(', ')})` };
+  if (bgp && bgp.state !== 'ok') return layer2Text ? { state: 'ok', reason: `${s.ingress.join(', ')} from pool ${pool}, ${layer2Text}; over BGP: ${bgp.reason}` } : bgp;
+  const how = [layer2Text, bgp?.reason].filter((x): x is string => x !== undefined);
+  return { state: 'ok', reason: `${s.ingress.join(', ')} from pool ${pool}, ${how.join('; ') || 'announced'}` };
+}
+
+/** The nodes core/announce has advertise the Service over BGP, sorted. */
+export function advertisingNodes(a: Analysis, s: LBService): string[] {
+  return [...new Set((a.bgp.get(s.key)?.ips ?? []).flatMap((ip) => ip.nodes))].sort();
+}
+
+/** One node x peer session that carries a route of the Service, with the state its speaker published. */
+export interface BGPCarrier {
+  node: string;
+  peer: string;
+  /** As the speaker published it (Established, Active, ...), or `unknown`. */
+  state: string;
+  lastError: string | null;
+}
+
+/** Every session that carries one of the Service's routes. */
+export function bgpSessionsOf(a: Analysis, s: LBService): BGPCarrier[] {
+  const out = new Map<string, BGPCarrier>();
+  for (const ip of a.bgp.get(s.key)?.ips ?? []) {
+    for (const group of ip.speakers) {
+      for (const node of group.nodes) {
+        for (const p of group.peers) {
+          const row = a.sessions.get(`${node} ${p.peer}`);
+          out.set(`${node} ${p.peer}`, { node, peer: p.peer, state: row?.state ?? 'unknown', lastError: row?.lastError ?? null });
+        }
+      }
+    }
+  }
+  return [...out.values()].sort((x, y) => (x.node < y.node ? -1 : x.node > y.node ? 1 : x.peer < y.peer ? -1 : x.peer > y.peer ? 1 : 0));
+}
+
+/** Whether the Service is advertised over BGP, and by whom; `ok` unless no route can reach a router. */
+function bgpJudgement(a: Analysis, s: LBService): Judgement {
+  const ips = a.bgp.get(s.key)?.ips ?? [];
+  const silent = ips.filter((ip) => ip.nodes.length === 0);
+  if (ips.length === 0 || silent.length === ips.length) {
+    const first = silent[0];
+    return first ? { state: 'not announced', reason: bgpNoRouteText(a, s, first), ...bgpFix(s, first) } : { state: 'not announced', reason: 'no node advertises it over BGP' };
+  }
+  const nodes = advertisingNodes(a, s);
+  const carriers = bgpSessionsOf(a, s);
+  const peers = [...new Set(carriers.map((c) => c.peer))].sort();
+  const up = carriers.filter((c) => c.state === 'Established');
+  const known = carriers.filter((c) => c.state !== 'unknown');
+  const what = `advertised over BGP by ${nodes.join(', ')} to ${peers.join(', ')}`;
+  if (known.length > 0 && up.length === 0) {
+    const shown = known.slice(0, 3).map((c) => `${c.node} to ${c.peer}: ${c.state}${c.lastError ? ` (${c.lastError})` : ''}`);
+    return {
+      state: 'not announced',
+      reason: `${what}, but no such BGP session is established (${shown.join('; ')}${known.length > 3 ? `; ${known.length - 3} more` : ''})`,
+      fix: 'see kubectl metallb peers: check the router side, the peer address and ASNs, and the last error',
+    };
+  }
+  const sessions = known.length === 0 ? 'no session state published yet' : `${up.length} of ${carriers.length} sessions established`;
+  const partial = silent.length > 0 ? `; ${silent.map((ip) => `${ip.ip}: ${bgpNoRouteText(a, s, ip)}`).join('; ')}` : '';
+  return { state: 'ok', reason: `${what} (${sessions})${partial}` };
+}
+
+const BGP_NODE_WORDS: Record<string, string> = {
+  'not-selected': 'not selected by the BGPAdvertisement',
+  'no-peer': 'no BGPPeer for it',
+};
+const BGP_PEER_WORDS: Record<string, string> = {
+  'not-selected': "the BGPPeer's nodeSelectors leave the node out",
+  'other-family': 'the peer is of the other address family',
+  'not-listed': "not in the BGPAdvertisement's peers",
+};
+
+/** A BGP peer verdict's reason in words. */
+export function bgpPeerReasonWords(reason: string): string {
+  return BGP_PEER_WORDS[reason] ?? reason;
+}
+
+/** Why no node advertises `ip` over BGP, in one line. */
+export function bgpNoRouteText(a: Analysis, s: LBService, ip: BGPIP): string {
+  switch (ip.reason) {
+    case 'no-pool':
+      return `${ip.ip} is in no address pool of the configuration`;
+    case 'no-advertisement':
+      return `no BGPAdvertisement selects pool "${ip.pool ?? ''}"`;
+    case 'no-ready-endpoint':
+      return `no ready endpoint on any node: no node advertises ${ip.ip}`;
+    case 'no-peer': {
+      const peers = [...new Map(ip.ineligible.flatMap((v) => v.peers).map((p) => [p.peer, p])).values()];
+      const why = peers.map((p) => `${p.peer}: ${p.reasons.map((r) => BGP_PEER_WORDS[r] ?? r).join(', ')}`).join('; ');
+      return `no BGPPeer would receive ${ip.ip} from the nodes that may advertise it${why ? ` (${why})` : ' (no BGPPeer configured)'}`;
+    }
+    default: {
+      const words = (v: BGPIP['ineligible'][number]) => `${v.node}: ${v.reasons.map((r) => BGP_NODE_WORDS[r] ?? reasonWords(r)).join(', ')}`;
+      if (s.announce.trafficPolicy === 'Local') {
+        const withEndpoints = endpointNodes(s);
+        return withEndpoints.length === 0
+          ? 'externalTrafficPolicy Local and no ready endpoint on a known node'
+          : `externalTrafficPolicy Local: the nodes with a ready endpoint (${withEndpoints.join(', ')}) may not advertise ${ip.ip} (${ip.ineligible
+              .filter((v) => withEndpoints.includes(v.node))
+              .map(words)
+              .join('; ')})`;
+      }
+      return `no node may advertise ${ip.ip} (${ip.ineligible.length > 0 ? ip.ineligible.map(words).join('; ') : 'no nodes'})`;
+    }
+  }
+}
+
+/** The next step for a Service no node advertises. */
+export function bgpFix(s: LBService, ip: BGPIP): { fix?: string } {
+  switch (ip.reason) {
+    case 'no-advertisement':
+      return { fix: `create a BGPAdvertisement selecting pool ${ip.pool ?? ''}` };
+    case 'no-ready-endpoint':
+      return { fix: `make the Service's pods ready (kubectl -n ${s.namespace} get endpointslices -l kubernetes.io/service-name=${s.name})` };
+    case 'no-peer':
+      return { fix: "add a BGPPeer for those nodes (its nodeSelectors), or name one in the BGPAdvertisement's peers" };
+    case 'no-eligible-node':
+      return s.announce.trafficPolicy === 'Local'
+        ? { fix: 'run a ready pod on a node that may advertise (selected, Ready, with a BGPPeer), or set externalTrafficPolicy Cluster' }
+        : { fix: 'make a node eligible: Ready, selected by the BGPAdvertisement nodeSelectors, with a BGPPeer, not labelled exclude-from-external-load-balancers' };
+    default:
+      return {};
+  }
 }
 
 function pending(a: Analysis, s: LBService): Judgement {

@@ -9,7 +9,8 @@ export default class Services extends ClusterCommand {
   static override summary = 'List LoadBalancer Services: IPs, pool, announcing node and status.';
   static override description =
     'Every LoadBalancer Service MetalLB handles: its addresses, pool, protocol, the node announcing it over layer 2 ' +
-    '(computed as the agents compute it, and what its ServiceL2Status says when that differs), its sharing key, and a ' +
+    '(computed as the agents compute it, and what its ServiceL2Status says when that differs) or the nodes advertising ' +
+    'it over BGP (and whether their sessions are up), its sharing key, and a ' +
     'status word: ok, pending, not announced or config error, with the reason below the table.';
   static override examples = [
     { command: 'kubectl metallb services', description: "The Services of the context's namespace." },

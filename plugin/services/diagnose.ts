@@ -68,6 +68,8 @@ const everything = (metallbNamespace: string, namespace: string | undefined): Re
   nodes: true,
   l2Statuses: true,
   namespaces: true,
+  // What the BGP speakers publish: whether the sessions carrying a Service's routes are up.
+  bgpSessions: true,
 });
 
 export async function listServices(kube: KubeApi, o: { metallbNamespace: string; namespace?: string }): Promise<ServicesReport> {

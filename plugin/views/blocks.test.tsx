@@ -75,6 +75,8 @@ describe('writeBlocks', () => {
       protocols: ['layer2'],
       announcingNodes: i % 5 === 0 ? [] : [`node-${i % 3}`],
       statusNodes: [`node-${i % 3}`],
+      advertisingNodes: [],
+      bgpPeers: [],
       sharingKey: i % 4 === 0 ? 'key' : null,
       sharedWith: [],
       trafficPolicy: 'Cluster',

@@ -99,17 +99,30 @@ export function explainBlocks({ explanation: e, now }: Omit<ExplainViewProps, 'c
     );
   }
 
-  if (e.bgp.length > 0) {
+  if (e.bgpRoutes.length > 0 || e.bgp.length > 0) {
+    const sessions = e.bgpSessions.map((c) => `${c.node} to ${c.peer}: ${c.state}${c.lastError ? ` (${c.lastError})` : ''}`);
     blocks.push(
-      ...section(
-        'BGP advertisements',
-        e.bgp.map((b) => [
+      ...section('BGP (core/announce)', [
+        ...e.bgpRoutes.flatMap((b) => [
+          [text(`${b.ip}: ${b.nodes.length > 0 ? `advertised by ${b.nodes.join(', ')}` : `not advertised: ${b.reason ?? ''}`}`)],
+          ...b.routes.map((r) => [
+            text(
+              `  ${r.prefix} to ${r.peer}${r.localPref !== null ? `, local-pref ${r.localPref}` : ''}${r.communities.length > 0 ? `, communities ${r.communities.join(' ')}` : ''}` +
+                ` from ${r.nodes.join(', ')}`,
+            ),
+          ]),
+          ...b.ineligible.map((v) => [text(`  ${v.node}: ${v.reasons.join(', ')}`)]),
+        ]),
+        ...(sessions.length > 0
+          ? [[text(`sessions: ${sessions.join('; ')}`, e.bgpSessions.some((c) => c.state !== 'Established' && c.state !== 'unknown') ? 'warn' : undefined)]]
+          : []),
+        ...e.bgp.map((b) => [
           text(
             `${b.advertisement}: aggregation /${b.aggregationLength} (IPv6 /${b.aggregationLengthV6})${b.localPref !== null ? `, local-pref ${b.localPref}` : ''}` +
               `${b.communities.length > 0 ? `, communities ${b.communities.join(' ')}` : ''}, peers ${list(b.peers, 'none')}`,
           ),
         ]),
-      ),
+      ]),
     );
   }
 

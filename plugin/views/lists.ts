@@ -89,12 +89,21 @@ export interface ServicesViewProps {
 
 const SERVICE_TONE: Record<ServiceRow['status'], Tone> = { ok: 'ok', pending: 'warn', 'not announced': 'bad', 'config error': 'bad' };
 
-/** The announcing node(s), and what ServiceL2Status says when that differs. */
+/** A list of nodes that fits a column: the names, or how many when there are more than three. */
+const nodeList = (nodes: readonly string[]): string => (nodes.length > 3 ? `${nodes.length} nodes` : nodes.join(','));
+
+/**
+ * The announcing node (layer 2), and what ServiceL2Status says when that differs; the nodes
+ * advertising it over BGP.
+ */
 function nodeCell(s: ServiceRow): Cell {
+  const bgp = s.protocols.includes('bgp') ? nodeList(s.advertisingNodes) : '';
   const computed = s.announcingNodes.join(',');
   const published = s.statusNodes.join(',');
-  if (computed === published || (!s.protocols.includes('layer2') && published === '')) return computed || (s.protocols.includes('bgp') ? '(bgp)' : '-');
-  return { text: `${computed || '-'} (status: ${published || 'none'})`, tone: 'warn' };
+  if (!s.protocols.includes('layer2') && published === '') return bgp || '-';
+  const both = (l2: string) => (bgp ? `${l2}; bgp ${bgp}` : l2);
+  if (computed === published) return both(computed || '-');
+  return { text: both(`${computed || '-'} (status: ${published || 'none'})`), tone: 'warn' };
 }
 
 /** One row per LoadBalancer Service, then why each one that is not ok is not. */
@@ -184,14 +193,39 @@ export const drawPeers = (props: PeersViewProps): string => writeBlocks(peersBlo
 // ---- simulate drain ----
 
 const DRAIN_COLUMNS: Column[] = [{ header: 'SERVICE' }, { header: 'IP' }, { header: 'MOVES TO' }];
+const WITHDRAWN_COLUMNS: Column[] = [{ header: 'PREFIX' }, { header: 'PEER' }, { header: 'SERVICES' }, { header: 'STILL FROM' }];
 
-/** Each layer-2 address the node answers for, and where it would go. */
+/** Each layer-2 address the node answers for and where it would go; each BGP route it sends and who still sends it. */
 export function drainBlocks({ report }: { report: DrainReport }): Block[] {
   const n = report.moves.length;
-  if (n === 0) return [line(`${report.node} announces no layer-2 address: draining it moves nothing.`)];
+  const w = report.withdrawn.length;
+  if (n === 0 && w === 0) return [line(`${report.node} announces no layer-2 address and advertises no BGP route: draining it moves nothing.`)];
   return [
-    line(`If ${report.node} went away (${n} address${n === 1 ? '' : 'es'}):`),
-    { kind: 'table', columns: DRAIN_COLUMNS, rows: report.moves.map((m): Cell[] => [m.service, m.ip, m.to ? m.to : { text: `nobody: ${m.reason ?? ''}`, tone: 'bad' }]) },
+    ...(n > 0
+      ? [
+          line(`If ${report.node} went away (${n} address${n === 1 ? '' : 'es'}):`),
+          {
+            kind: 'table' as const,
+            columns: DRAIN_COLUMNS,
+            rows: report.moves.map((m): Cell[] => [m.service, m.ip, m.to ? m.to : { text: `nobody: ${m.reason ?? ''}`, tone: 'bad' }]),
+          },
+        ]
+      : []),
+    ...(w > 0
+      ? [
+          line(`BGP routes ${report.node} would withdraw (${w}):`, { gap: n > 0 }),
+          {
+            kind: 'table' as const,
+            columns: WITHDRAWN_COLUMNS,
+            rows: report.withdrawn.map((r): Cell[] => [
+              r.prefix,
+              r.peer,
+              r.services.join(','),
+              r.stillFrom.length > 0 ? nodeList(r.stillFrom) : { text: 'nobody: the peer loses the route', tone: 'bad' },
+            ]),
+          },
+        ]
+      : []),
     ...(report.unannounced.length > 0 ? [line(`left unannounced: ${report.unannounced.join(', ')}`, { tone: 'bad', gap: true })] : []),
   ];
 }

@@ -9,11 +9,11 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import type { KubeObject } from '../../kube/client.js';
-import { kubectl } from '../apiserver/testing.js';
+import { RESOURCES, type KubeObject } from '../../kube/client.js';
+import { eventually, kubectl } from '../apiserver/testing.js';
 import { kubeconfigYaml } from '../apiserver/kubeconfig.js';
-import { NAMESPACE, repoRoot } from '../e2e/support.js';
-import { L2STATUS, l2Status, NODES, nodeObject, POOLS, publishSession, runMetallb, SHOP, startPluginCluster, type PluginCluster } from './cluster.js';
+import { lbService, NAMESPACE, repoRoot } from '../e2e/support.js';
+import { L2STATUS, l2Status, NODES, nodeObject, POOLS, publishSession, runMetallb, SHOP, slice, SLICES, startPluginCluster, type PluginCluster } from './cluster.js';
 
 let c: PluginCluster;
 
@@ -437,5 +437,53 @@ describe('errors and help', () => {
   it('NO_COLOR and a pipe: no escape codes', async () => {
     const out = await c.metallb(['services', '-n', SHOP], { NO_COLOR: '1', FORCE_COLOR: '1' });
     expect(out.stdout).not.toContain('\u001b[');
+  });
+});
+
+describe('a Service advertised over BGP', () => {
+  // After `peers` (its BGPPeer tor at 192.0.2.254: node-1 Established, node-2 Active with an error,
+  // node-3 unpublished) and last in the file: it adds a pool the earlier tests do not expect.
+  it('services, explain and simulate drain show the advertising nodes, the routes and the sessions', async () => {
+    const yaml = [
+      `apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata:\n  name: routed\n  namespace: ${NAMESPACE}\nspec:\n  addresses: ["198.51.100.16/28"]\n  autoAssign: false\n`,
+      `apiVersion: metallb.io/v1beta1\nkind: BGPAdvertisement\nmetadata:\n  name: routed\n  namespace: ${NAMESPACE}\nspec:\n  ipAddressPools: [routed]\n  communities: ["64500:7"]\n`,
+    ].join('---\n');
+    const applied = await kubectl(c.cluster.api, ['apply', '-f', '-'], yaml);
+    expect(applied.stderr).toBe('');
+    // The webhook learns of the new pool from its watch: until then it refuses the Service, by name.
+    await eventually(
+      () =>
+        c.kube.create(RESOURCES.services, lbService('routed-web', SHOP, { annotations: { 'metallb.io/address-pool': 'routed' } }) as KubeObject).then(
+          () => true,
+          (e: Error) => (/pool "routed" does not exist/.test(e.message) ? false : Promise.reject(e)),
+        ),
+      10_000,
+      'the webhook to know pool routed',
+    );
+    await c.kube.create(SLICES, slice('routed-web', [{ node: 'node-3', ready: true }]));
+    const ip = await c.ipOf('routed-web');
+    expect(ip).toMatch(/^198\.51\.100\.(1[6-9]|2\d|3[01])$/);
+
+    // The L2Advertisement "everywhere" selects every pool: the address is on layer 2 too (one
+    // owner, no agent here to publish its ServiceL2Status) and over BGP from every node (ECMP);
+    // one of the three sessions is up.
+    const owner = await c.ownerOf('routed-web');
+    const rows = JSON.parse((await ok('services', '-n', SHOP, '-o', 'json')).stdout) as { services: Record<string, unknown>[] };
+    const row = rows.services.find((r) => r.name === 'routed-web');
+    expect(row).toMatchObject({ protocols: ['layer2', 'bgp'], announcingNodes: [owner], advertisingNodes: ['node-1', 'node-2', 'node-3'], bgpPeers: ['tor'], status: 'ok' });
+    const verdict = `${ip} from pool routed, announced by ${owner} over layer 2; advertised over BGP by node-1, node-2, node-3 to tor (1 of 3 sessions established)`;
+    expect(row?.reason).toBe(verdict);
+    const table = rowsOf((await ok('services', '-n', SHOP)).stdout.split('\n\n')[0] ?? '').find((r) => r[0] === 'routed-web');
+    expect(table).toEqual(['routed-web', ip, 'routed', 'layer2+bgp', `${owner} (status: none); bgp node-1,node-2,node-3`, '-', 'ok']);
+
+    const explained = (await ok('explain', 'svc', '-n', SHOP, 'routed-web')).stdout;
+    expect(explained.split('\n')[0]).toBe(`${SHOP}/routed-web: assigned ${verdict}`);
+    expect(explained).toContain(`${ip}/32 to tor, communities 64500:7 from node-1, node-2, node-3`);
+    expect(explained).toMatch(/the BGP session from node-2 to tor is Active \(dial tcp 192\.0\.2\.254:179: connect: connection refused\)/);
+
+    const drain = JSON.parse((await ok('simulate', 'drain', 'node-1', '-o', 'json')).stdout) as { withdrawn: unknown[] };
+    expect(drain.withdrawn).toContainEqual({ prefix: `${ip}/32`, peer: 'tor', services: [`${SHOP}/routed-web`], stillFrom: ['node-2', 'node-3'] });
+    const drawn = (await ok('simulate', 'drain', 'node-1')).stdout;
+    expect(drawn).toMatch(new RegExp(`^${ip.replaceAll('.', '\\.')}/32\\s+tor\\s+${SHOP}/routed-web\\s+node-2,node-3$`, 'm'));
   });
 });

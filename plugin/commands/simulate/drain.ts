@@ -9,7 +9,8 @@ export default class SimulateDrain extends ClusterCommand {
   static override description =
     'Each layer-2 address the node announces now and the node that would take it over, computed as the agents ' +
     'compute it (the node out, its pods gone), and the Services (externalTrafficPolicy Local with pods only there) ' +
-    'that nobody would announce. BGP routes are not covered yet.';
+    'that nobody would announce; each BGP route the node advertises, to which peer, and the nodes that would still ' +
+    'send it (ECMP shrinks) or none (the peer loses the route).';
   static override examples = [{ command: 'kubectl metallb simulate drain node-2', description: 'Before draining node-2 for maintenance.' }];
   static override args = { node: Args.string({ required: true, description: 'The node name.' }) };
   static override flags = { ...clusterFlags };
