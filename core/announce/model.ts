@@ -39,7 +39,7 @@ export interface AnnounceService {
 
 /** Why a node may not announce an IP. */
 export type NodeReason =
-  /** No L2Advertisement of the IP's pool selects the node (its nodeSelectors). */
+  /** No advertisement of the IP's pool selects the node (its nodeSelectors): an L2Advertisement for layer 2, a BGPAdvertisement for BGP. */
   | 'not-selected'
   /** Not in the caller's live set (gossip membership, else Node readiness). */
   | 'not-alive'
