@@ -452,6 +452,17 @@ describe('BGP in services, explain and simulate drain', () => {
     );
   });
 
+  it('on layer 2 as well: ok from layer 2, and the BGP trouble said alongside', () => {
+    const both = { ...base, resources: [...resources, l2ad('all')], bgpSessions: [session('node-a', '198.51.100.1', 'Active'), session('node-b', '198.51.100.1', 'Idle')] };
+    const web = serviceRows(analyze(snapshot(both))).find((r) => r.name === 'web')!;
+    expect(web).toMatchObject({ status: 'ok', protocols: ['layer2', 'bgp'], advertisingNodes: ['node-a', 'node-b'] });
+    expect(web.reason).toMatch(
+      /^203\.0\.113\.7 from pool routed, announced by node-\w over layer 2; advertised over BGP by node-a, node-b to tor-a, but no such BGP session is established \(/,
+    );
+    const noPeer = { ...both, resources: [pool('routed', ['203.0.113.0/24']), bgpAd('routed', { peers: ['nowhere'] }), bgpPeer('tor-a', '198.51.100.1'), l2ad('all')] };
+    expect(serviceRows(analyze(snapshot(noPeer))).find((r) => r.name === 'web')?.reason).toMatch(/over layer 2; over BGP: no BGPPeer would receive/);
+  });
+
   it('with no session state published, says so and does not call it down', () => {
     const web = serviceRows(analyze(snapshot(base))).find((r) => r.name === 'web')!;
     expect(web.status).toBe('ok');

@@ -134,7 +134,11 @@ export function judge(a: Analysis, s: LBService): Judgement {
       return { state: 'not announced', reason: noOwnerText(a, s, first), ...fixFor(s, first) };
     }
   }
-  if (bgp && bgp.state !== 'ok') return layer2Text ? { state: 'ok', reason: `${s.ingress.join(', ')} from pool ${pool}, ${layer2Text}; over BGP: ${bgp.reason}` } : bgp;
+  if (bgp && bgp.state !== 'ok') {
+    if (!layer2Text) return bgp;
+    const bgpText = bgp.reason.startsWith('advertised over BGP') ? bgp.reason : `over BGP: ${bgp.reason}`;
+    return { state: 'ok', reason: `${s.ingress.join(', ')} from pool ${pool}, ${layer2Text}; ${bgpText}` };
+  }
   const how = [layer2Text, bgp?.reason].filter((x): x is string => x !== undefined);
   return { state: 'ok', reason: `${s.ingress.join(', ')} from pool ${pool}, ${how.join('; ') || 'announced'}` };
 }
