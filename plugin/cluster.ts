@@ -180,6 +180,8 @@ export interface ReadOptions {
   namespaces?: boolean;
   /** Events about this Service. */
   eventsFor?: { namespace: string; name: string };
+  /** The IPClaims (default: read). Only what the controller would do for a Service needs them. */
+  claims?: boolean;
 }
 
 /** A list that reads "not installed" (404) as nothing; any other failure stands. */
@@ -200,7 +202,7 @@ export async function readSnapshot(kube: KubeApi, o: ReadOptions): Promise<Snaps
       // readConfigObjects wraps list failures with the kind; the translated error is the cause.
       throw (e as { cause?: unknown }).cause instanceof UserError ? (e as { cause: UserError }).cause : e;
     }),
-    listOrNone(kube, RESOURCES.ipClaims),
+    o.claims === false ? Promise.resolve([]) : readIPClaims(kube),
     o.services ? kube.list(RESOURCES.services, scoped).then((l) => l.items) : Promise.resolve([]),
     o.endpoints ? listOrNone(kube, ENDPOINT_SLICES, scoped) : Promise.resolve([]),
     o.nodes ? listOrNone(kube, NODES) : Promise.resolve([]),
@@ -227,6 +229,11 @@ export async function readSnapshot(kube: KubeApi, o: ReadOptions): Promise<Snaps
     bgpSessions,
     now: new Date().toISOString(),
   };
+}
+
+/** The IPClaims, the controller's ledger (none when the CRD is not installed). */
+export function readIPClaims(kube: KubeApi): Promise<KubeObject[]> {
+  return listOrNone(kube, RESOURCES.ipClaims);
 }
 
 /** Namespaces and their labels; without permission to list them, none (only namespaceSelectors need them). */

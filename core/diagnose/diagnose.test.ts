@@ -211,6 +211,13 @@ describe('services and explain', () => {
     expect(row?.reason).toMatch(reason);
   });
 
+  it('judges every state without the IPClaims (the plugin reads them only for a Service that is not ok)', () => {
+    const withClaims = serviceRows(analyze(snapshot(base)));
+    const without = serviceRows(analyze(snapshot({ ...base, claims: [] })));
+    expect(without.map((r) => [r.name, r.status])).toEqual(withClaims.map((r) => [r.name, r.status]));
+    expect(without.filter((r) => r.status === 'ok')).toEqual(withClaims.filter((r) => r.status === 'ok'));
+  });
+
   it('explains a healthy Service: verdict, pools, owner and next candidate', () => {
     const e = explainService(analyze(snapshot(base)), 'shop', 'web');
     expect(e?.verdict).toBe('assigned 192.0.2.10 from pool lan, announced by node-d over layer 2');

@@ -3,6 +3,7 @@
  * core's allocator (what the controller would do) and core/announce (who announces).
  */
 import type { BGPIP, Layer2IP, NodeVerdict } from '../announce/index.js';
+import { parseIP } from '../ip/index.js';
 import { advertisementsOf, type Analysis, type LBService } from './analyze.js';
 import type { ServiceState } from './model.js';
 
@@ -82,8 +83,8 @@ export function serviceRow(a: Analysis, s: LBService): ServiceRow {
 /** The pool of the Service's addresses: found by address, as the agents do; else the one the controller recorded. */
 export function poolOf(a: Analysis, s: LBService): string | undefined {
   for (const text of s.ingress) {
-    const claim = a.claimByIP.get(text);
-    const pool = claim ? a.poolFor(claim.ip) : undefined;
+    const ip = parseIP(text);
+    const pool = ip.ok ? a.poolFor(ip.value) : undefined;
     if (pool) return pool;
   }
   const held = a.allocator.allocation(s.key);

@@ -20,7 +20,7 @@ import {
 } from '../../core/diagnose/index.js';
 import type { KubeApi } from '../../kube/client.js';
 import { UserError } from '../base.js';
-import { readSnapshot, type ReadOptions } from '../cluster.js';
+import { readIPClaims, readSnapshot, type ReadOptions } from '../cluster.js';
 
 /** Which configuration the answer is computed from, and what is wrong with the current one. */
 export interface ConfigurationNote {
@@ -73,8 +73,18 @@ const everything = (metallbNamespace: string, namespace: string | undefined): Re
 });
 
 export async function listServices(kube: KubeApi, o: { metallbNamespace: string; namespace?: string }): Promise<ServicesReport> {
-  const a = analyze(await readSnapshot(kube, everything(o.metallbNamespace, o.namespace)));
-  return { configuration: note(a), namespace: o.namespace ?? null, services: serviceRows(a, o.namespace !== undefined ? { namespace: o.namespace } : {}) };
+  const scope = o.namespace !== undefined ? { namespace: o.namespace } : {};
+  // The IPClaims (the controller's ledger, the largest list) tell only what the controller would
+  // do for a Service that is not ok: a healthy list is judged from the Services, their
+  // EndpointSlices and the configuration, as the agents judge them. Read them when one is not.
+  const snapshot = await readSnapshot(kube, { ...everything(o.metallbNamespace, o.namespace), claims: false });
+  let a = analyze(snapshot);
+  let services = serviceRows(a, scope);
+  if (services.some((s) => s.status !== 'ok')) {
+    a = analyze({ ...snapshot, claims: await readIPClaims(kube) });
+    services = serviceRows(a, scope);
+  }
+  return { configuration: note(a), namespace: o.namespace ?? null, services };
 }
 
 export interface ExplainReport extends Explanation {
