@@ -3,8 +3,8 @@
  * (203.0.113.7 masked to /24 is 203.0.113.0/24), not computed by the code under test.
  */
 import { parseAllDocuments } from 'yaml';
-import { emptyConfig, parseConfig, type BGPAdvertisement, type BGPPeer, type Config, type LabelSelector, type Pool } from '../config/index.js';
-import { parseIP, parseRange, type IP } from '../ip/index.js';
+import { emptyConfig, parseConfig, type BGPAdvertisement, type BGPPeer, type Config, type Pool } from '../config/index.js';
+import { parseIP, type IP } from '../ip/index.js';
 import {
   announceAllBGP,
   announceBGP,
@@ -17,38 +17,23 @@ import {
   routeChanges,
   routesTo,
   type Alive,
-  type AnnounceEndpoint,
   type AnnounceNode,
   type AnnounceService,
   type BGPIP,
   type BGPOptions,
 } from './index.js';
 import { seededRandom } from '../seeded.js';
+import { labels, node, pool, ready, svc } from './testing.js';
 
 const V4 = '203.0.113.7';
 const V4B = '203.0.113.9';
 const V6 = '2001:db8:1::7';
-
-function range(text: string): Pool['ranges'][number] {
-  const r = parseRange(text);
-  if (!r.ok) throw new Error(r.error);
-  return r.value;
-}
 
 function address(text: string): IP {
   const r = parseIP(text);
   if (!r.ok) throw new Error(r.error);
   return r.value;
 }
-
-const pool = (name: string, ranges: string[], labels: Record<string, string> = {}): Pool => ({
-  name,
-  origin: { kind: 'IPAddressPool', namespace: 'metallb-system', name },
-  labels,
-  ranges: ranges.map(range),
-  autoAssign: true,
-  avoidBuggyIPs: false,
-});
 
 const ad = (name: string, fields: Partial<BGPAdvertisement> = {}): BGPAdvertisement => ({
   name,
@@ -80,28 +65,15 @@ const peer = (name: string, peerAddress: string, fields: Partial<BGPPeer> = {}):
   ...fields,
 });
 
-const labels = (matchLabels: Record<string, string>): LabelSelector => ({ matchLabels, matchExpressions: [] });
-
 const POOLS = [pool('public', ['203.0.113.0/24', '2001:db8:1::/64']), pool('other', ['198.51.100.0/24'])];
 const IBGP = peer('tor-i', '192.0.2.1');
 const EBGP = peer('tor-e', '192.0.2.2', { peerASN: 64501 });
 const V6PEER = peer('tor-6', '2001:db8::1', { peerASN: 64501 });
 const config = (ads: BGPAdvertisement[] = [ad('all')], peers: BGPPeer[] = [IBGP], pools: Pool[] = POOLS): Config => ({ ...emptyConfig(), pools, peers, bgpAdvertisements: ads });
 
-const node = (name: string, nodeLabels: Record<string, string> = {}, networkUnavailable = false): AnnounceNode => ({ name, labels: nodeLabels, networkUnavailable });
 const NODES = [node('node-a', { zone: 'z1' }), node('node-b', { zone: 'z1' }), node('node-c', { zone: 'z2' })];
 const ALL = new Set(NODES.map((n) => n.name));
 const swap = (replacement: AnnounceNode): AnnounceNode[] => NODES.map((n) => (n.name === replacement.name ? replacement : n));
-
-const ready = (nodeName?: string): AnnounceEndpoint => ({ ...(nodeName ? { nodeName } : {}), ready: true, serving: true, terminating: false });
-const svc = (name: string, ips: string[], fields: Partial<AnnounceService> = {}): AnnounceService => ({
-  namespace: 'default',
-  name,
-  ips,
-  trafficPolicy: 'Cluster',
-  endpoints: [ready('node-a')],
-  ...fields,
-});
 
 interface Case {
   config?: Config;

@@ -11,6 +11,7 @@
 import { selectedPools, selectorMatches, type BGPAdvertisement, type BGPPeer, type Community, type Config } from '../config/index.js';
 import { formatIP, networkOf, parseIP, type Family, type IP } from '../ip/index.js';
 import { EXCLUDE_LABEL, type Alive } from './layer2.js';
+import { PoolSpans } from './spans.js';
 import { endpointUsable, serviceKey, type AnnounceNode, type AnnounceService, type NodeReason, type NoOwnerReason } from './model.js';
 
 /** Why a node does not advertise an IP: layer 2's reasons (read for BGPAdvertisements), or it has no peer to send it to. */
@@ -203,12 +204,6 @@ interface FamilyPlan {
   groups: readonly { layout: Layout; nodes: readonly string[] }[];
 }
 
-interface Span {
-  first: bigint;
-  last: bigint;
-  plans: { IPv4?: FamilyPlan; IPv6?: FamilyPlan };
-}
-
 /**
  * Everything about BGP that does not depend on one Service. Build it with prepareBGP; it never
  * changes afterwards.
@@ -218,7 +213,7 @@ export class BGPContext {
   readonly nodeNames: readonly string[];
   private readonly position: ReadonlyMap<string, number>;
   private readonly nodeReasonsAt: readonly (readonly NodeReason[])[];
-  private readonly spans: { IPv4: readonly Span[]; IPv6: readonly Span[] };
+  private readonly spans: PoolSpans<{ IPv4?: FamilyPlan; IPv6?: FamilyPlan }>;
   private readonly isAlive: (node: string) => boolean;
 
   /** @internal use prepareBGP. */
@@ -251,20 +246,14 @@ export class BGPContext {
     const ads: AdvertisementRead[] = config.bgpAdvertisements.map((ad) => ({ ad, selects: selects(ad.nodeSelectors) }));
     const poolsOf = config.bgpAdvertisements.map((ad) => new Set(selectedPools(ad, config.pools).map((p) => p.name)));
 
-    const spans: { IPv4: Span[]; IPv6: Span[] } = { IPv4: [], IPv6: [] };
-    const seen = new Set<string>();
-    for (const pool of config.pools) {
-      if (seen.has(pool.name)) continue;
-      seen.add(pool.name);
+    this.spans = new PoolSpans(config.pools, (pool) => {
       const mine = ads.filter((_, i) => poolsOf[i]!.has(pool.name)).sort((a, b) => compareText(a.ad.name, b.ad.name));
-      const plans: Span['plans'] = {};
+      const plans: { IPv4?: FamilyPlan; IPv6?: FamilyPlan } = {};
       for (const family of ['IPv4', 'IPv6'] as const) {
         if (pool.ranges.some((r) => r.family === family)) plans[family] = this.planFamily(pool.name, family, mine, peers);
       }
-      for (const r of pool.ranges) spans[r.family].push({ first: r.first, last: r.last, plans });
-    }
-    for (const list of Object.values(spans)) list.sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
-    this.spans = spans;
+      return plans;
+    });
   }
 
   /** Why a node advertises no IP at all (empty: it may, where an advertisement selects it and it has a peer); undefined for an unknown node. */
@@ -286,17 +275,7 @@ export class BGPContext {
 
   /** @internal the pool plan covering an address, as MetalLB's speaker finds the pool (pools never overlap). */
   planFor(ip: IP): FamilyPlan | undefined {
-    const list = this.spans[ip.family];
-    let lo = 0;
-    let hi = list.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const span = list[mid]!;
-      if (ip.value < span.first) hi = mid - 1;
-      else if (ip.value > span.last) lo = mid + 1;
-      else return span.plans[ip.family];
-    }
-    return undefined;
+    return this.spans.find(ip)?.[ip.family];
   }
 
   /** @internal the node positions hosting a usable endpoint of the Service. */

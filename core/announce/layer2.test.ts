@@ -7,8 +7,7 @@
  *   192.0.2.20    node-a, node-c, node-d, node-b
  *   2001:db8::10  node-b, node-a, node-c, node-d
  */
-import { emptyConfig, parseConfig, type Config, type L2Advertisement, type LabelSelector, type Pool } from '../config/index.js';
-import { parseRange } from '../ip/index.js';
+import { emptyConfig, parseConfig, type Config, type L2Advertisement, type Pool } from '../config/index.js';
 import {
   announceAll,
   announcedBy,
@@ -19,7 +18,6 @@ import {
   ServicesByIP,
   sharingGroup,
   type Alive,
-  type AnnounceEndpoint,
   type AnnounceNode,
   type AnnounceService,
   type Layer2IP,
@@ -27,26 +25,12 @@ import {
 } from './index.js';
 import { hashOrder } from './layer2.js';
 import { seededRandom } from '../seeded.js';
+import { labels, node, pool, ready, svc } from './testing.js';
 
 const V4 = '192.0.2.10';
 const V4B = '192.0.2.11';
 const V4C = '192.0.2.20';
 const V6 = '2001:db8::10';
-
-function range(text: string): Pool['ranges'][number] {
-  const r = parseRange(text);
-  if (!r.ok) throw new Error(r.error);
-  return r.value;
-}
-
-const pool = (name: string, ranges: string[], labels: Record<string, string> = {}): Pool => ({
-  name,
-  origin: { kind: 'IPAddressPool', namespace: 'metallb-system', name },
-  labels,
-  ranges: ranges.map(range),
-  autoAssign: true,
-  avoidBuggyIPs: false,
-});
 
 const l2 = (name: string, fields: Partial<L2Advertisement> = {}): L2Advertisement => ({
   name,
@@ -59,24 +43,11 @@ const l2 = (name: string, fields: Partial<L2Advertisement> = {}): L2Advertisemen
   ...fields,
 });
 
-const labels = (matchLabels: Record<string, string>): LabelSelector => ({ matchLabels, matchExpressions: [] });
-
 const POOLS = [pool('public', ['192.0.2.0/24', '2001:db8::/64']), pool('other', ['198.51.100.0/24'])];
 const config = (ads: L2Advertisement[] = [l2('all')], pools: Pool[] = POOLS): Config => ({ ...emptyConfig(), pools, l2Advertisements: ads });
 
-const node = (name: string, nodeLabels: Record<string, string> = {}, networkUnavailable = false): AnnounceNode => ({ name, labels: nodeLabels, networkUnavailable });
 const NODES = ['node-a', 'node-b', 'node-c', 'node-d'].map((n) => node(n, { zone: n === 'node-a' || n === 'node-b' ? 'z1' : 'z2' }));
 const ALL = new Set(NODES.map((n) => n.name));
-
-const ready = (nodeName?: string): AnnounceEndpoint => ({ ...(nodeName ? { nodeName } : {}), ready: true, serving: true, terminating: false });
-const svc = (name: string, ips: string[], fields: Partial<AnnounceService> = {}): AnnounceService => ({
-  namespace: 'default',
-  name,
-  ips,
-  trafficPolicy: 'Cluster',
-  endpoints: [ready('node-a')],
-  ...fields,
-});
 
 interface Case {
   config?: Config;

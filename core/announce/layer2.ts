@@ -11,6 +11,7 @@
 import * as crypto from 'node:crypto';
 import { selectedPools, selectorMatches, type Config, type L2Advertisement } from '../config/index.js';
 import { formatIP, parseIP, type IP } from '../ip/index.js';
+import { PoolSpans } from './spans.js';
 import {
   endpointUsable,
   serviceKey,
@@ -216,12 +217,6 @@ interface AdvertisementPlan {
   interfaces: readonly string[];
 }
 
-interface Span {
-  first: bigint;
-  last: bigint;
-  plan: PoolPlan;
-}
-
 /**
  * Everything about layer 2 that does not depend on one Service. Build it with prepareLayer2;
  * it never changes afterwards (its caches of hashes and parsed addresses aside, which do not
@@ -235,7 +230,7 @@ export class Layer2Context {
   private readonly nodeReasonsAt: readonly (readonly NodeReason[])[];
   /** Per position: the verdict of an otherwise eligible node without a local endpoint. */
   private readonly noEndpoint: readonly NodeVerdict[];
-  private readonly spans: { IPv4: readonly Span[]; IPv6: readonly Span[] };
+  private readonly spans: PoolSpans<PoolPlan>;
   /** @internal shared with the next context while the node names stay the same. */
   readonly orders: Orders;
   /** @internal parsed addresses; shared with every later context. */
@@ -263,19 +258,14 @@ export class Layer2Context {
     this.orders = prev && sameNames(prev.orders.names, names) ? prev.orders : new Orders(names, prev?.orders);
     this.addresses = prev?.addresses ?? new Recent(32768);
 
-    const plans = new Map<string, PoolPlan>();
-    const spans: { IPv4: Span[]; IPv6: Span[] } = { IPv4: [], IPv6: [] };
     const ads = config.l2Advertisements.map((ad) => this.readAdvertisement(ad, byName));
     const poolsOf = config.l2Advertisements.map((ad) => new Set(selectedPools(ad, config.pools).map((p) => p.name)));
-    for (const pool of config.pools) {
-      if (plans.has(pool.name)) continue;
-      const mine = ads.filter((_, i) => poolsOf[i]!.has(pool.name));
-      const plan = this.planPool(pool.name, mine);
-      plans.set(pool.name, plan);
-      for (const r of pool.ranges) spans[r.family].push({ first: r.first, last: r.last, plan });
-    }
-    for (const list of Object.values(spans)) list.sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
-    this.spans = spans;
+    this.spans = new PoolSpans(config.pools, (pool) =>
+      this.planPool(
+        pool.name,
+        ads.filter((_, i) => poolsOf[i]!.has(pool.name)),
+      ),
+    );
   }
 
   /** Why a node may announce no IP at all (empty: it may, where an advertisement selects it); undefined for an unknown node. */
@@ -306,17 +296,7 @@ export class Layer2Context {
 
   /** @internal the pool holding an address, as MetalLB's speaker finds it (pools never overlap). */
   planFor(ip: IP): PoolPlan | undefined {
-    const list = this.spans[ip.family];
-    let lo = 0;
-    let hi = list.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const span = list[mid]!;
-      if (ip.value < span.first) hi = mid - 1;
-      else if (ip.value > span.last) lo = mid + 1;
-      else return span.plan;
-    }
-    return undefined;
+    return this.spans.find(ip);
   }
 
   private readAdvertisement(ad: L2Advertisement, byName: ReadonlyMap<string, AnnounceNode>): AdvertisementPlan {
