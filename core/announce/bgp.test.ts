@@ -22,7 +22,7 @@ import {
   type BGPIP,
   type BGPOptions,
 } from './index.js';
-import { seededRandom } from '../seeded.js';
+import { shuffled } from '../seeded.js';
 import { labels, node, pool, ready, svc } from './testing.js';
 
 const V4 = '203.0.113.7';
@@ -517,16 +517,6 @@ describe('route tables', () => {
 });
 
 describe('determinism', () => {
-  function shuffled<T>(items: readonly T[], seed: number): T[] {
-    const random = seededRandom(seed);
-    const out = [...items];
-    for (let i = out.length - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [out[i], out[j]] = [out[j]!, out[i]!];
-    }
-    return out;
-  }
-
   const nodes = Array.from({ length: 9 }, (_, i) => node(`node-${i}`, { zone: `z${i % 3}`, ...(i === 4 ? { [EXCLUDE_LABEL]: '' } : {}) }, i === 7));
   const ads = [
     ad('z0', { nodeSelectors: [labels({ zone: 'z0' })], localPref: 100, communities: [{ kind: 'standard', asn: 1, value: 2 }] }),

@@ -24,7 +24,7 @@ import {
   type Layer2Options,
 } from './index.js';
 import { hashOrder } from './layer2.js';
-import { seededRandom } from '../seeded.js';
+import { shuffled } from '../seeded.js';
 import { labels, node, pool, ready, svc } from './testing.js';
 
 const V4 = '192.0.2.10';
@@ -346,17 +346,6 @@ address-pools:
 });
 
 describe('determinism', () => {
-  /** A seeded shuffle (mulberry32), so a failure can be replayed. */
-  function shuffled<T>(items: readonly T[], seed: number): T[] {
-    const random = seededRandom(seed);
-    const out = [...items];
-    for (let i = out.length - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [out[i], out[j]] = [out[j]!, out[i]!];
-    }
-    return out;
-  }
-
   const nodes = Array.from({ length: 12 }, (_, i) => node(`node-${i}`, { zone: `z${i % 3}`, ...(i === 5 ? { [EXCLUDE_LABEL]: '' } : {}) }, i === 7));
   const ads = [
     l2('z0', { nodeSelectors: [labels({ zone: 'z0' })], interfaces: ['eth0'], preferredNodeSelectors: [{ weight: 10, preference: labels({ zone: 'z0' }) }] }),
