@@ -6,7 +6,7 @@
  * every call: loading some thousand files of node_modules one by one cost more than the cluster
  * reads (0.45 s for `--version` alone); one file costs a fraction of that (see plugin/bundle.mjs).
  */
-import { execute } from '@oclif/core';
+import { execute } from '@oclif/core/execute';
 import Check from './commands/config/check.js';
 import Convert from './commands/config/convert.js';
 import ExplainSvc from './commands/explain/svc.js';

@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { clusterFlags, useColor, type OutputFormat } from '../base.js';
 import { ClusterCommand } from '../cluster-command.js';
 import { listPeers } from '../services/diagnose.js';

@@ -1,4 +1,5 @@
-import { Args, Flags } from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 import { clusterFlags, useColor, type OutputFormat } from '../base.js';
 import { ClusterCommand } from '../cluster-command.js';
 import { listPools } from '../services/diagnose.js';

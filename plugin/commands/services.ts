@@ -1,4 +1,4 @@
-import { Flags } from '@oclif/core';
+import * as Flags from '@oclif/core/flags';
 import { clusterFlags, namespaceFlag, useColor, type OutputFormat } from '../base.js';
 import { ClusterCommand } from '../cluster-command.js';
 import { listServices } from '../services/diagnose.js';

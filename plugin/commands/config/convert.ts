@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { Args, Flags } from '@oclif/core';
+import * as Args from '@oclif/core/args';
+import * as Flags from '@oclif/core/flags';
 import { stringify } from 'yaml';
 import { MetallbCommand, UserError } from '../../base.js';
 import { DEFAULT_NAMESPACE } from '../../../kube/names.js';

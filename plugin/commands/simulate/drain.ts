@@ -1,4 +1,4 @@
-import { Args } from '@oclif/core';
+import * as Args from '@oclif/core/args';
 import { clusterFlags, useColor, type OutputFormat } from '../../base.js';
 import { ClusterCommand } from '../../cluster-command.js';
 import { drainNode } from '../../services/diagnose.js';
