@@ -18,6 +18,11 @@ export abstract class ClusterCommand extends MetallbCommand {
     }
   }
 
+  /** A warning on stderr, one line; the answer on stdout stays data alone. */
+  protected readonly warnLine = (text: string): void => {
+    process.stderr.write(`warning: ${text}\n`);
+  };
+
   /** On stderr: the answer comes from the last good configuration, or from none. */
   protected warnConfiguration(note: ConfigurationNote): void {
     if (note.source === 'current') return;

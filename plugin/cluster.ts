@@ -176,7 +176,14 @@ export interface ReadOptions {
   endpoints?: boolean;
   nodes?: boolean;
   l2Statuses?: boolean;
-  bgpSessions?: boolean;
+  /**
+   * The BGPSessionState objects. `if-allowed`: where they only add to the answer (services,
+   * explain, drain), a user without permission to list them gets the rest, the sessions shown as
+   * unknown, and a warning.
+   */
+  bgpSessions?: boolean | 'if-allowed';
+  /** Where a warning goes (one line, no prefix). */
+  warn?: (text: string) => void;
   namespaces?: boolean;
   /** Events about this Service. */
   eventsFor?: { namespace: string; name: string };
@@ -211,7 +218,15 @@ export async function readSnapshot(kube: KubeApi, o: ReadOptions): Promise<Snaps
     o.eventsFor
       ? listOrNone(kube, RESOURCES.events, { namespace: o.eventsFor.namespace, fieldSelector: `involvedObject.kind=Service,involvedObject.name=${o.eventsFor.name}` })
       : Promise.resolve([]),
-    o.bgpSessions ? listOrNone(kube, BGP_SESSION_STATES, { namespace: o.metallbNamespace }) : Promise.resolve([]),
+    o.bgpSessions === 'if-allowed'
+      ? listOrNone(kube, BGP_SESSION_STATES, { namespace: o.metallbNamespace }).catch((e: unknown) => {
+          if (!(e instanceof UserError) || e.status !== 403) throw e;
+          o.warn?.(`you may not list bgpsessionstates.metallb.io in namespace ${o.metallbNamespace}: BGP sessions are shown as unknown`);
+          return [];
+        })
+      : o.bgpSessions
+        ? listOrNone(kube, BGP_SESSION_STATES, { namespace: o.metallbNamespace })
+        : Promise.resolve([]),
   ]);
   const config: ConfigResult = parseObjects(objects);
   let lastGood: ConfigResult | undefined;

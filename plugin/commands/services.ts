@@ -26,7 +26,7 @@ export default class Services extends ClusterCommand {
   async run(): Promise<void> {
     const { flags } = await this.parse(Services);
     const report = await this.withCluster(flags, (c) =>
-      listServices(c.kube, { metallbNamespace: flags['metallb-namespace'], ...(!flags['all-namespaces'] && { namespace: flags.namespace ?? c.namespace }) }),
+      listServices(c.kube, { metallbNamespace: flags['metallb-namespace'], warn: this.warnLine, ...(!flags['all-namespaces'] && { namespace: flags.namespace ?? c.namespace }) }),
     );
     this.warnConfiguration(report.configuration);
     await this.print(flags.output as OutputFormat, report, async () => {

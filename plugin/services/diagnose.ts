@@ -60,7 +60,7 @@ export interface ServicesReport {
   services: ServiceRow[];
 }
 
-const everything = (metallbNamespace: string, namespace: string | undefined): ReadOptions => ({
+const everything = (metallbNamespace: string, namespace: string | undefined, warn?: (text: string) => void): ReadOptions => ({
   metallbNamespace,
   ...(namespace !== undefined && { namespace }),
   services: true,
@@ -69,15 +69,16 @@ const everything = (metallbNamespace: string, namespace: string | undefined): Re
   l2Statuses: true,
   namespaces: true,
   // What the BGP speakers publish: whether the sessions carrying a Service's routes are up.
-  bgpSessions: true,
+  bgpSessions: 'if-allowed',
+  ...(warn && { warn }),
 });
 
-export async function listServices(kube: KubeApi, o: { metallbNamespace: string; namespace?: string }): Promise<ServicesReport> {
+export async function listServices(kube: KubeApi, o: { metallbNamespace: string; namespace?: string; warn?: (text: string) => void }): Promise<ServicesReport> {
   const scope = o.namespace !== undefined ? { namespace: o.namespace } : {};
   // The IPClaims (the controller's ledger, the largest list) tell only what the controller would
   // do for a Service that is not ok: a healthy list is judged from the Services, their
   // EndpointSlices and the configuration, as the agents judge them. Read them when one is not.
-  const snapshot = await readSnapshot(kube, { ...everything(o.metallbNamespace, o.namespace), claims: false });
+  const snapshot = await readSnapshot(kube, { ...everything(o.metallbNamespace, o.namespace, o.warn), claims: false });
   let a = analyze(snapshot);
   let services = serviceRows(a, scope);
   if (services.some((s) => s.status !== 'ok')) {
@@ -97,8 +98,15 @@ export interface ExplainReport extends Explanation {
  * Explain one Service. Services of every namespace are read (sharing can span namespaces);
  * without permission for that, those of its namespace.
  */
-export async function explainOne(kube: KubeApi, o: { metallbNamespace: string; namespace: string; name: string }): Promise<ExplainReport> {
-  const base = { ...everything(o.metallbNamespace, undefined), eventsFor: { namespace: o.namespace, name: o.name } };
+export async function explainOne(kube: KubeApi, o: { metallbNamespace: string; namespace: string; name: string; warn?: (text: string) => void }): Promise<ExplainReport> {
+  // Read twice when Services of every namespace are forbidden: each warning once.
+  const warned = new Set<string>();
+  const warn = (text: string): void => {
+    if (warned.has(text)) return;
+    warned.add(text);
+    o.warn?.(text);
+  };
+  const base = { ...everything(o.metallbNamespace, undefined, warn), eventsFor: { namespace: o.namespace, name: o.name } };
   const snapshot = await readSnapshot(kube, base).catch((e: unknown) => {
     if (e instanceof UserError && e.status === 403) return readSnapshot(kube, { ...base, namespace: o.namespace });
     throw e;
@@ -139,8 +147,8 @@ export interface DrainResult extends DrainReport {
   configuration: ConfigurationNote;
 }
 
-export async function drainNode(kube: KubeApi, o: { metallbNamespace: string; node: string }): Promise<DrainResult> {
-  const a = analyze(await readSnapshot(kube, everything(o.metallbNamespace, undefined)));
+export async function drainNode(kube: KubeApi, o: { metallbNamespace: string; node: string; warn?: (text: string) => void }): Promise<DrainResult> {
+  const a = analyze(await readSnapshot(kube, everything(o.metallbNamespace, undefined, o.warn)));
   const report = simulateDrain(a, o.node);
   if (!report.known) {
     const near = closest(

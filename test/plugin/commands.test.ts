@@ -354,6 +354,29 @@ describe('errors and help', () => {
     }
   });
 
+  it('without permission to list BGPSessionStates, services and explain still answer (sessions unknown) and say so; peers, which shows nothing else, fails', async () => {
+    const fault = c.cluster.api.faults.inject({ verb: 'list', resource: 'bgpsessionstates', count: Infinity, fault: { status: 403 } });
+    try {
+      for (const args of [
+        ['services', '-n', SHOP],
+        ['explain', 'svc', 'web', '-n', SHOP],
+        ['simulate', 'drain', 'node-1'],
+      ]) {
+        const out = await c.metallb(args);
+        expect({ args, code: out.code }).toEqual({ args, code: 0 });
+        expect(out.stdout).not.toBe('');
+        expect(out.stderr).toBe(`warning: you may not list bgpsessionstates.metallb.io in namespace ${NAMESPACE}: BGP sessions are shown as unknown\n`);
+      }
+      const json = await c.metallb(['services', '-n', SHOP, '-o', 'json']);
+      expect(() => JSON.parse(json.stdout) as unknown).not.toThrow();
+      const peers = await c.metallb(['peers']);
+      expect(peers.code).toBe(1);
+      expect(peers.stderr).toMatch(/^error: forbidden: you may not list bgpsessionstates\.metallb\.io in namespace metallb-system/);
+    } finally {
+      fault.remove();
+    }
+  });
+
   it('an API server that fails a list, or does not answer: one line naming what, and no partial answer', async () => {
     const failing = c.cluster.api.faults.inject({ verb: 'list', resource: 'endpointslices', count: Infinity, fault: { status: 500, message: 'etcdserver: leader changed' } });
     try {

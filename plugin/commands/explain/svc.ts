@@ -24,7 +24,7 @@ export default class ExplainService extends ClusterCommand {
   async run(): Promise<void> {
     const { args, flags } = await this.parse(ExplainService);
     const report = await this.withCluster(flags, (c) =>
-      explainOne(c.kube, { metallbNamespace: flags['metallb-namespace'], namespace: flags.namespace ?? c.namespace, name: args.name }),
+      explainOne(c.kube, { metallbNamespace: flags['metallb-namespace'], warn: this.warnLine, namespace: flags.namespace ?? c.namespace, name: args.name }),
     );
     await this.print(flags.output as OutputFormat, report, async () => {
       const { drawExplain } = await import('../../views/explain.js');

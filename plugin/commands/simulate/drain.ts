@@ -17,7 +17,7 @@ export default class SimulateDrain extends ClusterCommand {
 
   async run(): Promise<void> {
     const { args, flags } = await this.parse(SimulateDrain);
-    const report = await this.withCluster(flags, (c) => drainNode(c.kube, { metallbNamespace: flags['metallb-namespace'], node: args.node }));
+    const report = await this.withCluster(flags, (c) => drainNode(c.kube, { metallbNamespace: flags['metallb-namespace'], node: args.node, warn: this.warnLine }));
     this.warnConfiguration(report.configuration);
     await this.print(flags.output as OutputFormat, report, async () => {
       const { drawDrain } = await import('../../views/lists.js');
