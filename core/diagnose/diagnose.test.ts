@@ -6,6 +6,7 @@
 import { parseConfig } from '../config/index.js';
 import { analyze, explainService, formatCount, formatPercent, peerRows, poolRows, serviceRows, simulateDrain, closest, type Snapshot } from './index.js';
 import { HOLDER_REQUESTS_ANNOTATION } from './claims.js';
+import { seededRandom } from '../seeded.js';
 
 const NS = 'metallb-system';
 
@@ -513,6 +514,107 @@ describe('BGP in services, explain and simulate drain', () => {
     ]);
     // shop/local's only endpoint goes with node-b: nobody advertises it afterwards.
     expect(b.unannounced).toEqual(['shop/local']);
-    expect(simulateDrain(a, 'node-c')).toMatchObject({ withdrawn: [], moves: [], unannounced: [] });
+    // node-c neither announces nor advertises anything, but it runs shop/web's only ready pod:
+    // draining it takes shop/web dark all the same.
+    expect(simulateDrain(a, 'node-c')).toEqual({
+      node: 'node-c',
+      known: true,
+      withdrawn: [],
+      moves: [],
+      unannounced: ['shop/web'],
+      why: [{ service: 'shop/web', reason: 'no ready endpoint on any node: no node advertises 203.0.113.7' }],
+    });
+  });
+});
+
+describe('BGP and layer 2 together, on seeded random clusters', () => {
+  // Whatever the configuration, the views agree with each other and with a drain computed again.
+  const NAMES = ['node-a', 'node-b', 'node-c', 'node-d', 'node-e'];
+  const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+
+  function cluster(seed: number) {
+    const random = seededRandom(seed);
+    const racks = ['r1', 'r2'];
+    const nodes = NAMES.map((n) => ({
+      metadata: { name: n, labels: { rack: pick(random, racks) } },
+      status: { conditions: [{ type: 'Ready', status: random() < 0.85 ? 'True' : 'False' }] },
+    }));
+    const selector = () => (random() < 0.5 ? [] : [{ matchLabels: { rack: pick(random, racks) } }]);
+    const resources: unknown[] = [pool('p', ['203.0.113.0/26'])];
+    if (random() < 0.6) resources.push(l2ad('l2', { nodeSelectors: selector() }));
+    if (random() < 0.8) {
+      resources.push({
+        apiVersion: 'metallb.io/v1beta1',
+        kind: 'BGPAdvertisement',
+        metadata: { name: 'bgp', namespace: NS },
+        spec: { nodeSelectors: selector(), ...(random() < 0.3 ? { aggregationLength: 28 } : {}), ...(random() < 0.2 ? { peers: ['tor-1'] } : {}) },
+      });
+    }
+    for (const [i, address] of ['198.51.100.1', '198.51.100.2'].entries()) {
+      if (random() < 0.7)
+        resources.push({
+          apiVersion: 'metallb.io/v1beta2',
+          kind: 'BGPPeer',
+          metadata: { name: `tor-${i}`, namespace: NS },
+          spec: { myASN: 64500, peerASN: 64501 + i, peerAddress: address, nodeSelectors: selector() },
+        });
+    }
+    const services = [];
+    const endpointSlices = [];
+    for (let i = 0; i < 8; i++) {
+      const name = `s${i}`;
+      services.push(svc('shop', name, { ip: `203.0.113.${i + 1}`, policy: random() < 0.5 ? 'Local' : 'Cluster' }));
+      endpointSlices.push(
+        slice(
+          'shop',
+          name,
+          NAMES.filter(() => random() < 0.3).map((n) => ({ node: n, ready: random() < 0.8 })),
+        ),
+      );
+    }
+    const bgpSessions = NAMES.flatMap((n) =>
+      ['198.51.100.1', '198.51.100.2'].flatMap((address) =>
+        random() < 0.5
+          ? [{ metadata: { name: `${n}-${address}`, labels: {} }, status: { node: n, peer: address, vrf: '', bgpStatus: random() < 0.6 ? 'Established' : 'Active' } }]
+          : [],
+      ),
+    );
+    return snapshot({ resources, nodes, services, endpointSlices, bgpSessions });
+  }
+
+  it.each(Array.from({ length: 60 }, (_, i) => [i + 1]))('seed %i', (seed) => {
+    const a = analyze(cluster(seed));
+    expect(a.configSource).toBe('current');
+    const rows = serviceRows(a);
+    for (const r of rows) {
+      // ok means somebody answers for it: an owner on layer 2, or a node advertising over BGP.
+      if (r.status === 'ok') expect({ name: r.name, announced: r.announcingNodes.length + r.advertisingNodes.length > 0 }).toEqual({ name: r.name, announced: true });
+      // explain tells the same story as the list.
+      const e = explainService(a, 'shop', r.name)!;
+      expect([e.status, e.bgpRoutes.flatMap((b) => b.nodes).sort()]).toEqual([r.status, [...r.advertisingNodes]]);
+    }
+    for (const n of NAMES) {
+      const d = simulateDrain(a, n);
+      for (const w of d.withdrawn) expect(w.stillFrom).not.toContain(n);
+      // What drain calls unannounced is what a fresh look at the cluster without the node (and
+      // the pods it ran) finds not announced.
+      const base = cluster(seed);
+      const without = analyze({
+        ...base,
+        nodes: base.nodes.filter((x) => (x as { metadata: { name: string } }).metadata.name !== n),
+        endpointSlices: base.endpointSlices.map((sl) => {
+          const o = sl as { endpoints: { nodeName?: string }[] };
+          return { ...o, endpoints: o.endpoints.filter((e) => e.nodeName !== n) };
+        }),
+      });
+      const afterRows = serviceRows(without);
+      for (const key of d.unannounced) {
+        const row = afterRows.find((r) => `${r.namespace}/${r.name}` === key);
+        expect({ key, status: row?.status }).toEqual({ key, status: 'not announced' });
+      }
+      // And the other way: every Service announced now and not afterwards is named.
+      const darkened = rows.filter((r) => r.status === 'ok' && afterRows.find((x) => x.name === r.name)?.status === 'not announced').map((r) => `${r.namespace}/${r.name}`);
+      expect({ node: n, unannounced: [...d.unannounced].sort() }).toEqual({ node: n, unannounced: darkened.sort() });
+    }
   });
 });

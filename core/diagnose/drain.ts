@@ -4,8 +4,8 @@
  * nothing.
  */
 import { announceAll, announceAllBGP, bgpRoutes, prepareLayer2, serviceKey } from '../announce/index.js';
-import type { Analysis } from './analyze.js';
-import { noOwnerText } from './services.js';
+import { analyze, type Analysis } from './analyze.js';
+import { judge, noOwnerText } from './services.js';
 
 /** One layer-2 address the node announces now, and where it would go. */
 export interface DrainMove {
@@ -33,8 +33,14 @@ export interface DrainReport {
   moves: DrainMove[];
   /** Every BGP route the node sends, and who still sends it afterwards. */
   withdrawn: DrainWithdrawal[];
-  /** Services that would be announced by no node at all afterwards. */
+  /**
+   * Services announced now that nothing would announce afterwards: their IP's owner or their
+   * only advertising nodes go, their only ready pods run there, or the node held their only
+   * established BGP session.
+   */
   unannounced: string[];
+  /** Why, for each of those, as `explain` would say it afterwards. */
+  why: { service: string; reason: string }[];
 }
 
 export function simulateDrain(a: Analysis, node: string): DrainReport {
@@ -63,21 +69,37 @@ export function simulateDrain(a: Analysis, node: string): DrainReport {
     const before = a.layer2.get(s.key);
     const now = after.get(s.key);
     if (!before || !now) continue;
-    let lost = false;
     before.ips.forEach((ip, i) => {
       const next = now.ips[i];
       if (ip.owner !== node || !next) return;
       const view = { ...s, announce: services.find((x) => x.namespace === s.namespace && x.name === s.name) ?? s.announce };
       moves.push({ service: s.key, ip: ip.ip, to: next.owner ?? null, reason: next.owner ? null : noOwnerText(a, view, next) });
-      if (!next.owner) lost = true;
     });
-    const bgpBefore = a.bgp.get(s.key);
-    const bgpNow = bgpAfter.get(s.key);
-    const advertisedBefore = bgpBefore?.ips.some((ip) => ip.nodes.length > 0) ?? false;
-    const advertisedAfter = bgpNow?.ips.some((ip) => ip.nodes.length > 0) ?? false;
-    const nodeAdvertised = bgpBefore?.ips.some((ip) => ip.nodes.includes(node)) ?? false;
-    const announcedAfter = now.ips.some((ip) => ip.owner) || advertisedAfter;
-    if ((lost || (nodeAdvertised && advertisedBefore && !advertisedAfter)) && !announcedAfter) unannounced.push(s.key);
   }
-  return { node, known, moves, withdrawn, unannounced };
+
+  // Everything else follows from looking at the cluster without the node: its Node, the pods it
+  // ran, and what its agent and speaker published gone. A Service ok now and not announced
+  // then is one the drain would take dark.
+  const snap = a.snapshot;
+  const named = (o: unknown, path: 'metadata' | 'status', key: string): unknown => ((o as Record<string, Record<string, unknown> | undefined>)[path] ?? {})[key];
+  const without = analyze({
+    ...snap,
+    nodes: snap.nodes.filter((n) => named(n, 'metadata', 'name') !== node),
+    endpointSlices: snap.endpointSlices.map((sl) => {
+      const endpoints = (sl as { endpoints?: unknown }).endpoints;
+      return Array.isArray(endpoints) ? { ...(sl as object), endpoints: endpoints.filter((e) => (e as { nodeName?: unknown }).nodeName !== node) } : sl;
+    }),
+    l2Statuses: snap.l2Statuses.filter((o) => named(o, 'status', 'node') !== node),
+    ...(snap.bgpSessions ? { bgpSessions: snap.bgpSessions.filter((o) => named(o, 'status', 'node') !== node) } : {}),
+  });
+  const why: DrainReport['why'] = [];
+  for (const s of a.services) {
+    const later = without.byKey.get(s.key);
+    if (!later || judge(a, s).state !== 'ok') continue;
+    const then = judge(without, later);
+    if (then.state !== 'not announced') continue;
+    unannounced.push(s.key);
+    why.push({ service: s.key, reason: then.reason });
+  }
+  return { node, known, moves, withdrawn, unannounced, why };
 }

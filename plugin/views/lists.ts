@@ -199,7 +199,8 @@ const WITHDRAWN_COLUMNS: Column[] = [{ header: 'PREFIX' }, { header: 'PEER' }, {
 export function drainBlocks({ report }: { report: DrainReport }): Block[] {
   const n = report.moves.length;
   const w = report.withdrawn.length;
-  if (n === 0 && w === 0) return [line(`${report.node} announces no layer-2 address and advertises no BGP route: draining it moves nothing.`)];
+  if (n === 0 && w === 0 && report.unannounced.length === 0)
+    return [line(`${report.node} announces no layer-2 address, advertises no BGP route and runs no Service's last ready pod: draining it moves nothing.`)];
   return [
     ...(n > 0
       ? [
@@ -226,7 +227,9 @@ export function drainBlocks({ report }: { report: DrainReport }): Block[] {
           },
         ]
       : []),
-    ...(report.unannounced.length > 0 ? [line(`left unannounced: ${report.unannounced.join(', ')}`, { tone: 'bad', gap: true })] : []),
+    ...(report.unannounced.length > 0
+      ? [line(`left unannounced: ${report.unannounced.join(', ')}`, { tone: 'bad', gap: n > 0 || w > 0 }), ...report.why.map((x) => line(`  ${x.service}: ${x.reason}`))]
+      : []),
   ];
 }
 

@@ -253,6 +253,7 @@ describe('DrainView', () => {
           ],
           withdrawn: [],
           unannounced: ['shop/local'],
+          why: [{ service: 'shop/local', reason: 'no ready endpoint on any node: nothing would answer 203.0.113.3' }],
         }}
       />,
     );
@@ -264,6 +265,7 @@ describe('DrainView', () => {
         'shop/local   203.0.113.3   nobody: no ready endpoint on any node',
         '',
         'left unannounced: shop/local',
+        '  shop/local: no ready endpoint on any node: nothing would answer 203.0.113.3',
       ].join('\n'),
     );
   });
