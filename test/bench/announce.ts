@@ -9,12 +9,27 @@
  *
  * The Services: 70% IPv4 Cluster, 20% IPv4 Local with endpoints on 3 nodes, 10% dual-stack
  * Cluster; every 50th pair of IPv4 Services shares an address. Two L2Advertisements split the
- * nodes by zone, one with a preferred rack.
+ * nodes by zone, one with a preferred rack. Then BGP on the same Services and nodes: two
+ * BGPAdvertisements (one per zone, one aggregating to /24) and a peer per rack (prepareBGP,
+ * announceAllBGP, one Service, a node's route table).
  */
-import type { Config, L2Advertisement, Pool } from '../../core/config/types.js';
+import type { BGPAdvertisement, BGPPeer, Config, L2Advertisement, Pool } from '../../core/config/types.js';
 import { emptyConfig } from '../../core/config/index.js';
 import { formatIP, parseRange } from '../../core/ip/index.js';
-import { announceAll, announcedBy, announceLayer2, prepareLayer2, ServicesByIP, type AnnounceNode, type AnnounceService, type Layer2Context } from '../../core/announce/index.js';
+import {
+  announceAll,
+  announceAllBGP,
+  announceBGP,
+  announcedBy,
+  announceLayer2,
+  bgpRoutes,
+  prepareBGP,
+  prepareLayer2,
+  ServicesByIP,
+  type AnnounceNode,
+  type AnnounceService,
+  type Layer2Context,
+} from '../../core/announce/index.js';
 
 const SERVICES = Number(process.argv[2] ?? 10_000);
 const NODES = Number(process.argv[3] ?? 100);
@@ -166,3 +181,65 @@ console.log(`  the same without the previous context                ${median(dyi
 console.log(`  a Node is added: prepare from previous + every Service ${median(nodeAdded).toFixed(0)} ms  (${perService(median(nodeAdded))})`);
 console.log(`  a Node is deleted: the same                         ${median(nodeRemoved).toFixed(0)} ms  (${perService(median(nodeRemoved))})`);
 console.log(`  (CPU time; ${nodes[NODES - 1]!.name} announces ${owned} IPs)`);
+
+// ---- BGP: the same Services and nodes, advertised to a ToR peer per rack ----
+
+const bgpAd = (name: string, fields: Partial<BGPAdvertisement>): BGPAdvertisement => ({
+  name,
+  origin: { kind: 'BGPAdvertisement', namespace: 'metallb-system', name },
+  aggregationLength: 32,
+  aggregationLengthV6: 128,
+  communities: [],
+  ipAddressPools: [],
+  ipAddressPoolSelectors: [],
+  nodeSelectors: [],
+  peers: [],
+  ...fields,
+});
+const tor = (rack: number): BGPPeer => ({
+  name: `tor-r${rack}`,
+  origin: { kind: 'BGPPeer', namespace: 'metallb-system', name: `tor-r${rack}` },
+  myASN: 64512,
+  peerASN: 64512 + (rack % 2),
+  peerAddress: { family: 'IPv4', value: 0xc0000201n + BigInt(rack) },
+  peerPort: 179,
+  holdTime: 90,
+  keepaliveTime: 30,
+  connectTime: 120,
+  nodeSelectors: [{ matchLabels: { rack: `r${rack}` }, matchExpressions: [] }],
+  ebgpMultiHop: false,
+  enableGracefulRestart: false,
+});
+const bgpConfig: Config = {
+  ...config,
+  l2Advertisements: [],
+  peers: [0, 1, 2, 3].map(tor),
+  bgpAdvertisements: [
+    bgpAd('east', { nodeSelectors: [{ matchLabels: { zone: 'east' }, matchExpressions: [] }], localPref: 100, communities: [{ kind: 'standard', asn: 64512, value: 1 }] }),
+    bgpAd('west-24', { nodeSelectors: [{ matchLabels: { zone: 'west' }, matchExpressions: [] }], aggregationLength: 24 }),
+  ],
+};
+
+const bgpPrepare: number[] = [];
+const bgpAll: number[] = [];
+const bgpOne: number[] = [];
+const bgpTable: number[] = [];
+let rows = 0;
+for (let round = 0; round < ROUNDS; round++) {
+  let ctx!: ReturnType<typeof prepareBGP>;
+  bgpPrepare.push(time(() => (ctx = prepareBGP(bgpConfig, nodes, everyone))));
+  let answers!: ReturnType<typeof announceAllBGP>;
+  bgpAll.push(time(() => (answers = announceAllBGP(ctx, services))));
+  const sample = services.filter((_, i) => i % 10 === round % 10);
+  bgpOne.push(
+    time(() => {
+      for (const s of sample) announceBGP(ctx, s);
+    }) / sample.length,
+  );
+  bgpTable.push(time(() => (rows = bgpRoutes(answers, { node: nodes[round]!.name }).length)));
+}
+console.log(`core/announce BGP: the same Services and nodes, 2 BGPAdvertisements, 4 peers (one per rack), median of ${ROUNDS}`);
+console.log(`  prepareBGP (config, nodes, alive)                    ${median(bgpPrepare).toFixed(2)} ms`);
+console.log(`  every Service                                        ${median(bgpAll).toFixed(0)} ms  (${perService(median(bgpAll))})`);
+console.log(`  one Service event                                    ${us(median(bgpOne))} per Service`);
+console.log(`  one node's route table (bgpRoutes, node filter)      ${median(bgpTable).toFixed(0)} ms  (${rows} routes)`);
