@@ -7,6 +7,7 @@ import { parseConfig } from '../config/index.js';
 import { analyze, explainService, formatCount, formatPercent, peerRows, poolRows, serviceRows, simulateDrain, closest, type Snapshot } from './index.js';
 import { HOLDER_REQUESTS_ANNOTATION } from './claims.js';
 import { seededRandom } from '../seeded.js';
+import { bgpRoutes } from '../announce/index.js';
 
 const NS = 'metallb-system';
 
@@ -608,6 +609,12 @@ describe('BGP and layer 2 together, on seeded random clusters', () => {
         }),
       });
       const afterRows = serviceRows(without);
+      // Who still sends each withdrawn route is who sends it in that fresh look.
+      const table = bgpRoutes(without.bgp.values());
+      for (const w of d.withdrawn) {
+        const senders = [...new Set(table.filter((r) => r.peer === w.peer && r.prefix === w.prefix).map((r) => r.node))].sort();
+        expect({ node: n, route: `${w.peer} ${w.prefix}`, stillFrom: w.stillFrom }).toEqual({ node: n, route: `${w.peer} ${w.prefix}`, stillFrom: senders });
+      }
       for (const key of d.unannounced) {
         const row = afterRows.find((r) => `${r.namespace}/${r.name}` === key);
         expect({ key, status: row?.status }).toEqual({ key, status: 'not announced' });

@@ -54,12 +54,17 @@ export function simulateDrain(a: Analysis, node: string): DrainReport {
 
   // BGP: the node's sessions go with it; the other nodes keep sending what they send.
   const bgpAfter = new Map(a.bgp.size === 0 ? [] : announceAllBGP(a.bgpContext.withoutNodes([node]), services).map((x) => [serviceKey(x), x] as const));
+  const sent = bgpRoutes(a.bgp.values(), { node });
+  // Who still sends those prefixes: the tables of the Services whose routes carry one of them
+  // (an aggregate also carries its neighbours'), not every node's whole table.
+  const prefixes = new Set(sent.map((r) => r.prefix));
+  const carrying = [...bgpAfter.values()].filter((b) => b.ips.some((ip) => ip.speakers.some((g) => g.peers.some((p) => p.routes.some((r) => prefixes.has(r.prefix))))));
   const still = new Map<string, Set<string>>();
-  for (const r of bgpRoutes(bgpAfter.values())) {
+  for (const r of bgpRoutes(carrying)) {
     const key = `${r.peer} ${r.prefix}`;
     (still.get(key) ?? still.set(key, new Set()).get(key)!).add(r.node);
   }
-  const withdrawn: DrainWithdrawal[] = bgpRoutes(a.bgp.values(), { node }).map((r) => ({
+  const withdrawn: DrainWithdrawal[] = sent.map((r) => ({
     prefix: r.prefix,
     peer: r.peer,
     services: [...r.services],
