@@ -192,8 +192,9 @@ export class Rest {
   /**
    * LIST with selectors and pagination. Pages after the first read the state as of the first
    * page's resourceVersion (410 Expired once that is out of the history), as etcd does.
+   * `serialize`: the caller writes the result out at once and changes nothing in it.
    */
-  list(t: ResourceType, namespace: string | undefined, opts: ListOptions): ListResult {
+  list(t: ResourceType, namespace: string | undefined, opts: ListOptions, use: 'copy' | 'serialize' = 'copy'): ListResult {
     const filter = this.filter(t, opts.labelSelector, opts.fieldSelector);
     const ns = t.namespaced ? namespace : undefined;
     let rv = this.store.resourceVersion;
@@ -214,7 +215,8 @@ export class Rest {
       if (!Number.isInteger(rv)) throw badRequest(`invalid resource version: ${opts.resourceVersion}`);
       objects = this.store.listAt(t.storage, ns, rv);
     } else {
-      objects = this.store.list(t.storage, ns);
+      // Objects the caller only serializes need no copy (see Store.listShared).
+      objects = use === 'serialize' ? this.store.listShared(t.storage, ns) : this.store.list(t.storage, ns);
     }
     const matching = objects.filter((o) => storageKey(o) > start && filter.matches(o));
     const result: ListResult = { items: [], resourceVersion: String(rv) };

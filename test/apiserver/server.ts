@@ -435,7 +435,7 @@ export class Router {
       if (type.namespaced && ns === undefined && method !== 'GET') throw methodNotAllowed();
       switch (method) {
         case 'GET': {
-          const result = this.o.rest.list(type, ns, this.listOptions(q));
+          const result = this.o.rest.list(type, ns, this.listOptions(q), 'serialize');
           const meta: Record<string, unknown> = { resourceVersion: result.resourceVersion };
           if (result.continue) meta.continue = result.continue;
           if (result.remainingItemCount !== undefined) meta.remainingItemCount = result.remainingItemCount;

@@ -34,6 +34,17 @@ describe('ObjectStore', () => {
     expect(s.get('configmaps', 'default', 'a')?.data).toEqual({ k: 'v' });
   });
 
+  it('shares its objects with a list that is only serialized: a later write replaces them, never changes them', () => {
+    const s = new ObjectStore();
+    const a = s.create('configmaps', cm('a', { k: 'v' }));
+    if (!a.ok) throw new Error('create failed');
+    const [before] = s.listShared('configmaps');
+    s.update('configmaps', cm('a', { k: 'w' }), a.object.metadata.resourceVersion as string);
+    expect(before?.data).toEqual({ k: 'v' });
+    expect(s.listShared('configmaps')[0]?.data).toEqual({ k: 'w' });
+    expect(s.listShared('configmaps')[0]).not.toBe(before);
+  });
+
   it('lists in key order, per namespace or all', () => {
     const s = new ObjectStore();
     s.create('configmaps', cm('b', {}, 'ns2'));
