@@ -23,7 +23,7 @@ import {
   type BGPOptions,
 } from './index.js';
 import { shuffled } from '../seeded.js';
-import { labels, node, pool, ready, svc } from './testing.js';
+import { bgpAdvertisement, labels, node, pool, ready, svc } from './testing.js';
 
 const V4 = '203.0.113.7';
 const V4B = '203.0.113.9';
@@ -35,18 +35,7 @@ function address(text: string): IP {
   return r.value;
 }
 
-const ad = (name: string, fields: Partial<BGPAdvertisement> = {}): BGPAdvertisement => ({
-  name,
-  origin: { kind: 'BGPAdvertisement', namespace: 'metallb-system', name },
-  aggregationLength: 32,
-  aggregationLengthV6: 128,
-  communities: [],
-  ipAddressPools: [],
-  ipAddressPoolSelectors: [],
-  nodeSelectors: [],
-  peers: [],
-  ...fields,
-});
+const ad = bgpAdvertisement;
 
 /** ASN 64500 on our side: a peer in 64500 is iBGP, any other ASN eBGP. */
 const peer = (name: string, peerAddress: string, fields: Partial<BGPPeer> = {}): BGPPeer => ({

@@ -1,8 +1,9 @@
 /**
- * Builders the core/announce tests share (layer2.test.ts, bgp.test.ts): pools from CIDR text,
- * label selectors, nodes, endpoints and Services as core/announce reads them.
+ * Builders the core/announce tests and bench share (layer2.test.ts, bgp.test.ts,
+ * test/bench/announce.ts): pools from CIDR text, BGPAdvertisements, label selectors, nodes,
+ * endpoints and Services as core/announce reads them.
  */
-import type { LabelSelector, Pool } from '../config/index.js';
+import type { BGPAdvertisement, LabelSelector, Pool } from '../config/index.js';
 import { parseRange } from '../ip/index.js';
 import type { AnnounceEndpoint, AnnounceNode, AnnounceService } from './model.js';
 
@@ -35,5 +36,19 @@ export const svc = (name: string, ips: string[], fields: Partial<AnnounceService
   ips,
   trafficPolicy: 'Cluster',
   endpoints: [ready('node-a')],
+  ...fields,
+});
+
+/** A BGPAdvertisement with MetalLB's defaults (one route per address, every pool, node and peer), `fields` aside. */
+export const bgpAdvertisement = (name: string, fields: Partial<BGPAdvertisement> = {}): BGPAdvertisement => ({
+  name,
+  origin: { kind: 'BGPAdvertisement', namespace: 'metallb-system', name },
+  aggregationLength: 32,
+  aggregationLengthV6: 128,
+  communities: [],
+  ipAddressPools: [],
+  ipAddressPoolSelectors: [],
+  nodeSelectors: [],
+  peers: [],
   ...fields,
 });

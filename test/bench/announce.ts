@@ -13,7 +13,8 @@
  * BGPAdvertisements (one per zone, one aggregating to /24) and a peer per rack (prepareBGP,
  * announceAllBGP, one Service, a node's route table).
  */
-import type { BGPAdvertisement, BGPPeer, Config, L2Advertisement, Pool } from '../../core/config/types.js';
+import type { BGPPeer, Config, L2Advertisement, Pool } from '../../core/config/types.js';
+import { bgpAdvertisement } from '../../core/announce/testing.js';
 import { emptyConfig } from '../../core/config/index.js';
 import { formatIP, parseRange } from '../../core/ip/index.js';
 import {
@@ -184,18 +185,7 @@ console.log(`  (CPU time; ${nodes[NODES - 1]!.name} announces ${owned} IPs)`);
 
 // ---- BGP: the same Services and nodes, advertised to a ToR peer per rack ----
 
-const bgpAd = (name: string, fields: Partial<BGPAdvertisement>): BGPAdvertisement => ({
-  name,
-  origin: { kind: 'BGPAdvertisement', namespace: 'metallb-system', name },
-  aggregationLength: 32,
-  aggregationLengthV6: 128,
-  communities: [],
-  ipAddressPools: [],
-  ipAddressPoolSelectors: [],
-  nodeSelectors: [],
-  peers: [],
-  ...fields,
-});
+const bgpAd = bgpAdvertisement;
 const tor = (rack: number): BGPPeer => ({
   name: `tor-r${rack}`,
   origin: { kind: 'BGPPeer', namespace: 'metallb-system', name: `tor-r${rack}` },
