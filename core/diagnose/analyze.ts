@@ -103,9 +103,9 @@ export interface Analysis {
 }
 
 type Fields = Record<string, unknown>;
-const isMap = (v: unknown): v is Fields => typeof v === 'object' && v !== null && !Array.isArray(v);
-const mapAt = (m: unknown, k: string): Fields => (isMap(m) && isMap(m[k]) ? m[k] : {});
-const textAt = (m: unknown, k: string): string | undefined => (isMap(m) && typeof m[k] === 'string' ? m[k] : undefined);
+export const isMap = (v: unknown): v is Fields => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const mapAt = (m: unknown, k: string): Fields => (isMap(m) && isMap(m[k]) ? m[k] : {});
+export const textAt = (m: unknown, k: string): string | undefined => (isMap(m) && typeof m[k] === 'string' ? m[k] : undefined);
 
 /** Canonical text of an address, or undefined when it is not one. */
 export function canonicalIP(text: unknown): string | undefined {
@@ -134,8 +134,17 @@ export function effectiveConfig(snapshot: Snapshot): { config: Config; source: C
   return { config: emptyConfig(), source: 'none' };
 }
 
+export interface AnalyzeOptions {
+  /**
+   * Nodes to count down from the start, whatever their Node says: what `simulate drain` learnt
+   * from the cluster before (the agents' gossip counted them out), which the snapshot without
+   * the drained node may no longer show.
+   */
+  down?: ReadonlySet<string>;
+}
+
 /** Analyse a snapshot once; every view reads the result. */
-export function analyze(snapshot: Snapshot): Analysis {
+export function analyze(snapshot: Snapshot, options: AnalyzeOptions = {}): Analysis {
   const { config, source } = effectiveConfig(snapshot);
   const claims = readClaims(snapshot.claims);
   let mirrored: Allocator | undefined;
@@ -181,7 +190,12 @@ export function analyze(snapshot: Snapshot): Analysis {
   services.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 
   const nodes = snapshot.nodes.map(nodeFromKube).filter((n): n is AnnounceNode => n !== undefined);
-  const ready = new Set(snapshot.nodes.filter(nodeReady).flatMap((n) => textAt(mapAt(n, 'metadata'), 'name') ?? []));
+  const ready = new Set(
+    snapshot.nodes
+      .filter(nodeReady)
+      .flatMap((n) => textAt(mapAt(n, 'metadata'), 'name') ?? [])
+      .filter((n) => !options.down?.has(n)),
+  );
   const compute = (alive: ReadonlySet<string>) => {
     const context = prepareLayer2(config, nodes, alive);
     const answers = new Map(

@@ -252,6 +252,14 @@ describe('services and explain', () => {
     expect([...analyze(snapshot(base)).agentsDown]).toEqual([]);
   });
 
+  it('simulate drain keeps counting out the nodes the agents count down, though the drained node published the evidence', () => {
+    // node-c announces 192.0.2.10 because node-d's agent is out of the gossip; draining node-c
+    // takes its ServiceL2Status away, and the address goes to node-b, not back to node-d.
+    const l2Statuses = [{ metadata: { name: 'x' }, status: { node: 'node-c', serviceName: 'web', serviceNamespace: 'shop' } }];
+    const a = analyze(snapshot({ ...base, endpointSlices: [slice('shop', 'web', [{ node: 'node-a', ready: true }])], l2Statuses }));
+    expect(simulateDrain(a, 'node-c').moves).toEqual([{ service: 'shop/web', ip: '192.0.2.10', to: 'node-b', reason: null }]);
+  });
+
   it('moves to the next candidate when the owner is not Ready', () => {
     const nodes = [node('node-a'), node('node-b'), node('node-c'), node('node-d', false)];
     const e = explainService(analyze(snapshot({ ...base, nodes })), 'shop', 'web');

@@ -1,10 +1,10 @@
 /**
  * `kubectl metallb simulate drain NODE` as data: what would move if the node went away, computed
- * with core/announce (the node out of the live set, its endpoints gone with its pods), changing
- * nothing.
+ * by analysing the cluster again without it (its endpoints gone with its pods), changing nothing.
  */
-import { announceAll, announceAllBGP, bgpRoutes, prepareLayer2, serviceKey } from '../announce/index.js';
-import { analyze, type Analysis } from './analyze.js';
+import { bgpRoutes } from '../announce/index.js';
+import { analyze, isMap, mapAt, textAt, type Analysis } from './analyze.js';
+import type { Snapshot } from './model.js';
 import { judge, noOwnerText } from './services.js';
 
 /** One layer-2 address the node announces now, and where it would go. */
@@ -43,22 +43,47 @@ export interface DrainReport {
   why: { service: string; reason: string }[];
 }
 
+/** The snapshot without the node: its Node, the endpoints of the pods it ran, and what its agent and speaker published. */
+function withoutNode(snap: Snapshot, node: string): Snapshot {
+  const on = (o: unknown, path: 'metadata' | 'status', key: string) => textAt(mapAt(o, path), key) === node;
+  return {
+    ...snap,
+    nodes: snap.nodes.filter((n) => !on(n, 'metadata', 'name')),
+    endpointSlices: snap.endpointSlices.map((sl) =>
+      isMap(sl) && Array.isArray(sl.endpoints) ? { ...sl, endpoints: sl.endpoints.filter((e) => !(isMap(e) && e.nodeName === node)) } : sl,
+    ),
+    l2Statuses: snap.l2Statuses.filter((o) => !on(o, 'status', 'node')),
+    ...(snap.bgpSessions ? { bgpSessions: snap.bgpSessions.filter((o) => !on(o, 'status', 'node')) } : {}),
+  };
+}
+
+/**
+ * What draining `node` would change: the cluster analysed again without it (and with the nodes
+ * the agents already count down still down), compared with now.
+ */
 export function simulateDrain(a: Analysis, node: string): DrainReport {
   const known = a.nodes.some((n) => n.name === node);
-  const alive = new Set([...a.alive].filter((n) => n !== node));
-  const ctx = prepareLayer2(a.config, a.nodes, alive, { previous: a.layer2Context });
-  const services = a.services.map((s) => ({ ...s.announce, endpoints: s.announce.endpoints.filter((e) => e.nodeName !== node) }));
-  const after = new Map(announceAll(ctx, services).map((x) => [serviceKey(x), x]));
-  const moves: DrainMove[] = [];
-  const unannounced: string[] = [];
+  const without = analyze(withoutNode(a.snapshot, node), { down: a.agentsDown });
 
-  // BGP: the node's sessions go with it; the other nodes keep sending what they send.
-  const bgpAfter = new Map(a.bgp.size === 0 ? [] : announceAllBGP(a.bgpContext.withoutNodes([node]), services).map((x) => [serviceKey(x), x] as const));
+  // Layer 2: each address the node answers for now, and who would answer instead.
+  const moves: DrainMove[] = [];
+  for (const s of a.services) {
+    const later = without.byKey.get(s.key);
+    const now = without.layer2.get(s.key);
+    if (!later || !now) continue;
+    (a.layer2.get(s.key)?.ips ?? []).forEach((ip, i) => {
+      const next = now.ips[i];
+      if (ip.owner !== node || !next) return;
+      moves.push({ service: s.key, ip: ip.ip, to: next.owner ?? null, reason: next.owner ? null : noOwnerText(without, later, next) });
+    });
+  }
+
+  // BGP: every route the node sends, and who still sends it. Read from the Services whose routes
+  // carry one of those prefixes (an aggregate also carries its neighbours'), not from every
+  // node's whole table.
   const sent = bgpRoutes(a.bgp.values(), { node });
-  // Who still sends those prefixes: the tables of the Services whose routes carry one of them
-  // (an aggregate also carries its neighbours'), not every node's whole table.
   const prefixes = new Set(sent.map((r) => r.prefix));
-  const carrying = [...bgpAfter.values()].filter((b) => b.ips.some((ip) => ip.speakers.some((g) => g.peers.some((p) => p.routes.some((r) => prefixes.has(r.prefix))))));
+  const carrying = [...without.bgp.values()].filter((b) => b.ips.some((ip) => ip.speakers.some((g) => g.peers.some((p) => p.routes.some((r) => prefixes.has(r.prefix))))));
   const still = new Map<string, Set<string>>();
   for (const r of bgpRoutes(carrying)) {
     const key = `${r.peer} ${r.prefix}`;
@@ -70,33 +95,9 @@ export function simulateDrain(a: Analysis, node: string): DrainReport {
     services: [...r.services],
     stillFrom: [...(still.get(`${r.peer} ${r.prefix}`) ?? [])].sort(),
   }));
-  for (const s of a.services) {
-    const before = a.layer2.get(s.key);
-    const now = after.get(s.key);
-    if (!before || !now) continue;
-    before.ips.forEach((ip, i) => {
-      const next = now.ips[i];
-      if (ip.owner !== node || !next) return;
-      const view = { ...s, announce: services.find((x) => x.namespace === s.namespace && x.name === s.name) ?? s.announce };
-      moves.push({ service: s.key, ip: ip.ip, to: next.owner ?? null, reason: next.owner ? null : noOwnerText(a, view, next) });
-    });
-  }
 
-  // Everything else follows from looking at the cluster without the node: its Node, the pods it
-  // ran, and what its agent and speaker published gone. A Service ok now and not announced
-  // then is one the drain would take dark.
-  const snap = a.snapshot;
-  const named = (o: unknown, path: 'metadata' | 'status', key: string): unknown => ((o as Record<string, Record<string, unknown> | undefined>)[path] ?? {})[key];
-  const without = analyze({
-    ...snap,
-    nodes: snap.nodes.filter((n) => named(n, 'metadata', 'name') !== node),
-    endpointSlices: snap.endpointSlices.map((sl) => {
-      const endpoints = (sl as { endpoints?: unknown }).endpoints;
-      return Array.isArray(endpoints) ? { ...(sl as object), endpoints: endpoints.filter((e) => (e as { nodeName?: unknown }).nodeName !== node) } : sl;
-    }),
-    l2Statuses: snap.l2Statuses.filter((o) => named(o, 'status', 'node') !== node),
-    ...(snap.bgpSessions ? { bgpSessions: snap.bgpSessions.filter((o) => named(o, 'status', 'node') !== node) } : {}),
-  });
+  // A Service ok now and not announced then is one the drain would take dark.
+  const unannounced: string[] = [];
   const why: DrainReport['why'] = [];
   for (const s of a.services) {
     const later = without.byKey.get(s.key);

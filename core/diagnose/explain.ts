@@ -8,7 +8,7 @@ import { formatCommunity, type Pool } from '../config/index.js';
 import { formatIP } from '../ip/index.js';
 import { advertisementsOf, canonicalIP, type Analysis, type LBService } from './analyze.js';
 import type { ServiceState } from './model.js';
-import { bgpNoRouteText, bgpPeerReasonWords, bgpSessionsOf, endpointNodes, judge, noOwnerText, poolOf, reasonWords } from './services.js';
+import { bgpNodeReasonWords, bgpNoRouteText, bgpPeerReasonWords, bgpSessionsOf, endpointNodes, judge, noOwnerText, poolOf, reasonWords } from './services.js';
 
 /** Where a value of the request comes from: a spec field or an annotation (deprecated names flagged). */
 export interface Sourced<T> {
@@ -171,10 +171,7 @@ export function explainService(a: Analysis, namespace: string, name: string): Ex
     ),
     ineligible: ip.ineligible.map((v) => ({
       node: v.node,
-      reasons: [
-        ...v.reasons.map((r) => (r === 'not-selected' ? 'not selected by the BGPAdvertisement' : r === 'no-peer' ? 'no BGPPeer for it' : reasonWords(r))),
-        ...v.peers.map((p) => `${p.peer}: ${p.reasons.map(bgpPeerReasonWords).join(', ')}`),
-      ],
+      reasons: [...v.reasons.map(bgpNodeReasonWords), ...v.peers.map((p) => `${p.peer}: ${p.reasons.map(bgpPeerReasonWords).join(', ')}`)],
     })),
   }));
   const bgpSessions = bgpRoutes.length > 0 ? bgpSessionsOf(a, s) : [];

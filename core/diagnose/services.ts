@@ -2,7 +2,7 @@
  * Every LoadBalancer Service in one row, and the one-word state with its reason, decided with
  * core's allocator (what the controller would do) and core/announce (who announces).
  */
-import type { BGPIP, Layer2IP, NodeVerdict } from '../announce/index.js';
+import type { BGPIP, Layer2IP } from '../announce/index.js';
 import { parseIP } from '../ip/index.js';
 import { advertisementsOf, type Analysis, type LBService } from './analyze.js';
 import type { ServiceState } from './model.js';
@@ -211,6 +211,32 @@ const BGP_PEER_WORDS: Record<string, string> = {
   'not-listed': "not in the BGPAdvertisement's peers",
 };
 
+/** A BGP node verdict's reason in words. */
+export function bgpNodeReasonWords(reason: string): string {
+  return BGP_NODE_WORDS[reason] ?? reasonWords(reason);
+}
+
+/**
+ * Why no node may announce (layer 2) or advertise (BGP) `ip`: each ruled-out node with its
+ * reasons; under Local, only the nodes with a ready endpoint, the only ones that could.
+ */
+function noNodeText(
+  s: LBService,
+  ip: string,
+  verdicts: readonly { node: string; reasons: readonly string[] }[],
+  verb: 'announce' | 'advertise',
+  words: (reason: string) => string,
+): string {
+  const text = (list: typeof verdicts) => (list.length === 0 ? 'no nodes' : list.map((v) => `${v.node}: ${v.reasons.map(words).join(', ')}`).join('; '));
+  if (s.announce.trafficPolicy === 'Local') {
+    const withEndpoints = endpointNodes(s);
+    return withEndpoints.length === 0
+      ? 'externalTrafficPolicy Local and no ready endpoint on a known node'
+      : `externalTrafficPolicy Local: the nodes with a ready endpoint (${withEndpoints.join(', ')}) may not ${verb} ${ip} (${text(verdicts.filter((v) => withEndpoints.includes(v.node)))})`;
+  }
+  return `no node may ${verb} ${ip} (${text(verdicts)})`;
+}
+
 /** A BGP peer verdict's reason in words. */
 export function bgpPeerReasonWords(reason: string): string {
   return BGP_PEER_WORDS[reason] ?? reason;
@@ -230,19 +256,8 @@ export function bgpNoRouteText(a: Analysis, s: LBService, ip: BGPIP): string {
       const why = peers.map((p) => `${p.peer}: ${p.reasons.map((r) => BGP_PEER_WORDS[r] ?? r).join(', ')}`).join('; ');
       return `no BGPPeer would receive ${ip.ip} from the nodes that may advertise it${why ? ` (${why})` : ' (no BGPPeer configured)'}`;
     }
-    default: {
-      const words = (v: BGPIP['ineligible'][number]) => `${v.node}: ${v.reasons.map((r) => BGP_NODE_WORDS[r] ?? reasonWords(r)).join(', ')}`;
-      if (s.announce.trafficPolicy === 'Local') {
-        const withEndpoints = endpointNodes(s);
-        return withEndpoints.length === 0
-          ? 'externalTrafficPolicy Local and no ready endpoint on a known node'
-          : `externalTrafficPolicy Local: the nodes with a ready endpoint (${withEndpoints.join(', ')}) may not advertise ${ip.ip} (${ip.ineligible
-              .filter((v) => withEndpoints.includes(v.node))
-              .map(words)
-              .join('; ')})`;
-      }
-      return `no node may advertise ${ip.ip} (${ip.ineligible.length > 0 ? ip.ineligible.map(words).join('; ') : 'no nodes'})`;
-    }
+    default:
+      return noNodeText(s, ip.ip, ip.ineligible, 'advertise', bgpNodeReasonWords);
   }
 }
 
@@ -300,15 +315,8 @@ export function noOwnerText(a: Analysis, s: LBService, ip: Layer2IP): string {
     case 'no-ready-endpoint':
       return `no ready endpoint on any node: nothing would answer ${ip.ip}`;
     case 'no-eligible-node':
-    default: {
-      if (s.announce.trafficPolicy === 'Local') {
-        const withEndpoints = endpointNodes(s);
-        return withEndpoints.length === 0
-          ? `externalTrafficPolicy Local and no ready endpoint on a known node`
-          : `externalTrafficPolicy Local: the nodes with a ready endpoint (${withEndpoints.join(', ')}) may not announce ${ip.ip} (${ineligibleText(ip.ineligible.filter((v) => withEndpoints.includes(v.node)))})`;
-      }
-      return `no node may announce ${ip.ip} (${ineligibleText(ip.ineligible)})`;
-    }
+    default:
+      return noNodeText(s, ip.ip, ip.ineligible, 'announce', reasonWords);
   }
 }
 
@@ -339,12 +347,6 @@ const REASON_WORDS: Record<string, string> = {
   excluded: 'labelled exclude-from-external-load-balancers',
   'no-endpoint': 'no ready endpoint',
 };
-
-/** `node-1: not Ready; node-2: no ready endpoint`. */
-export function ineligibleText(list: readonly NodeVerdict[]): string {
-  if (list.length === 0) return 'no nodes';
-  return list.map((v) => `${v.node}: ${v.reasons.map((r) => REASON_WORDS[r] ?? r).join(', ')}`).join('; ');
-}
 
 /** A node reason in words. */
 export function reasonWords(reason: string): string {
