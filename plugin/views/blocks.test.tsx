@@ -60,6 +60,22 @@ describe('writeBlocks', () => {
     expect(drawWithInk(hostile, false)).toBe(writeBlocks(hostile, false));
   });
 
+  it('pads by characters, not UTF-16 units: a letter outside the BMP counts once', () => {
+    // U+1D4B3 (two UTF-16 units, one column), then e with an acute accent.
+    const b: Block[] = [
+      {
+        kind: 'table',
+        columns: [{ header: 'A' }, { header: 'B' }],
+        rows: [
+          ['\u{1d4b3}\u{1d4b3}', 'x'],
+          ['\u00e9', 'y'],
+        ],
+      },
+    ];
+    expect(writeBlocks(b, false)).toBe('A    B\n\u{1d4b3}\u{1d4b3}   x\n\u00e9    y');
+    expect(writeBlocks(b, false)).toBe(drawWithInk(b, false));
+  });
+
   it('colours with the codes ink uses, and only when told', () => {
     const b: Block[] = [{ kind: 'table', columns: [{ header: 'NAME' }, { header: 'STATUS' }], rows: [['web', { text: 'ok', tone: 'ok' }]] }];
     expect(writeBlocks(b, true)).toBe('\x1b[1mNAME   STATUS\x1b[22m\nweb \x1b[32m   ok\x1b[39m');
