@@ -281,11 +281,26 @@ export function analyze(snapshot: Snapshot, options: AnalyzeOptions = {}): Analy
   };
 }
 
+/** Which advertisements select a pool, by kind; read-only (shared by every caller). */
+export interface PoolAdvertisements {
+  readonly layer2: readonly string[];
+  readonly bgp: readonly string[];
+}
+
+/** advertisementsOf's answers per configuration and pool name: every row of a list asks again for the same few pools. */
+const advertisementsCache = new WeakMap<Config, Map<string, PoolAdvertisements>>();
+
 /** Which protocols announce a pool: the advertisements that select it, by kind. */
-export function advertisementsOf(config: Config, pool: Pool): { layer2: string[]; bgp: string[] } {
+export function advertisementsOf(config: Config, pool: Pool): PoolAdvertisements {
+  let byPool = advertisementsCache.get(config);
+  if (!byPool) advertisementsCache.set(config, (byPool = new Map()));
+  const known = byPool.get(pool.name);
+  if (known && config.pools.includes(pool)) return known;
   const selects = (ad: Parameters<typeof selectedPools>[0]) => selectedPools(ad, config.pools).some((p) => p.name === pool.name);
-  return {
-    layer2: config.l2Advertisements.filter(selects).map((a) => a.name),
-    bgp: config.bgpAdvertisements.filter(selects).map((a) => a.name),
-  };
+  const answer: PoolAdvertisements = Object.freeze({
+    layer2: Object.freeze(config.l2Advertisements.filter(selects).map((a) => a.name)),
+    bgp: Object.freeze(config.bgpAdvertisements.filter(selects).map((a) => a.name)),
+  });
+  if (config.pools.includes(pool)) byPool.set(pool.name, answer);
+  return answer;
 }

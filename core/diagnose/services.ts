@@ -60,7 +60,7 @@ export function serviceRow(a: Analysis, s: LBService): ServiceRow {
   const l2 = a.layer2.get(s.key);
   const owners = [...new Set((l2?.ips ?? []).flatMap((ip) => (ip.owner ? [ip.owner] : [])))];
   const sharedWith = [...new Set((l2?.ips ?? []).flatMap((ip) => ip.sharedWith))].sort();
-  const judgement = judge(a, s);
+  const judgement = judge(a, s, pool);
   return {
     namespace: s.namespace,
     name: s.name,
@@ -95,8 +95,11 @@ export function poolOf(a: Analysis, s: LBService): string | undefined {
   return s.annotated.pool;
 }
 
-/** The state word of a Service and why, with the fix when there is one. */
-export function judge(a: Analysis, s: LBService): Judgement {
+/**
+ * The state word of a Service and why, with the fix when there is one. `knownPool`: poolOf's
+ * answer, when the caller has it already.
+ */
+export function judge(a: Analysis, s: LBService, ...knownPool: [string | undefined] | []): Judgement {
   if (!s.request.ok) return { state: 'config error', ...splitFix(s.request.failure.message) };
   if (a.configSource === 'none') {
     return {
@@ -108,7 +111,7 @@ export function judge(a: Analysis, s: LBService): Judgement {
   if (s.ingress.length === 0) return pending(a, s);
 
   const l2 = a.layer2.get(s.key);
-  const pool = poolOf(a, s);
+  const pool = knownPool.length > 0 ? knownPool[0] : poolOf(a, s);
   const poolObject = pool ? a.config.pools.find((p) => p.name === pool) : undefined;
   if (!poolObject) {
     return {
