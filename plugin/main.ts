@@ -7,6 +7,7 @@
  * reads (0.45 s for `--version` alone); one file costs a fraction of that (see plugin/bundle.mjs).
  */
 import { execute } from '@oclif/core/execute';
+import { settings } from '@oclif/core/settings';
 import Check from './commands/config/check.js';
 import Convert from './commands/config/convert.js';
 import ExplainSvc from './commands/explain/svc.js';
@@ -56,5 +57,8 @@ export function hoistFlags(argv: readonly string[], commands: Readonly<Record<st
 
 /** Runs the command line `argv` (default: this process's), as kubectl invoked it. */
 export async function run(argv: string[] = process.argv.slice(2)): Promise<void> {
+  // The plugin runs its compiled bundle, always: left on, oclif looks for TypeScript sources and
+  // ts-node whenever NODE_ENV is development or test, and warns on stderr that it found none.
+  settings.enableAutoTranspile = false;
   await execute({ args: hoistFlags(argv, COMMANDS), dir: import.meta.url });
 }

@@ -14,7 +14,14 @@ import { gzipSync } from 'node:zlib';
 import { parseDocument } from 'yaml';
 
 /** What the archive holds, relative to the repository (and to where krew unpacks it). */
-export const ARCHIVE_FILES = ['package.json', 'plugin/bin/kubectl-metallb', 'plugin/bin/kubectl_complete-metallb', 'dist/plugin/bundle', 'dist/plugin/completion.js'];
+export const ARCHIVE_FILES = [
+  'package.json',
+  'plugin/bin/package.json',
+  'plugin/bin/kubectl-metallb',
+  'plugin/bin/kubectl_complete-metallb',
+  'dist/plugin/bundle',
+  'dist/plugin/completion.js',
+];
 
 for (const f of ARCHIVE_FILES) if (!existsSync(f)) throw new Error(`${f} is missing: run \`npm run build\` first`);
 

@@ -37,6 +37,16 @@ describe('the bundled plugin, without node_modules', () => {
     expect(stdout).toMatch(/valid/i);
   });
 
+  it('says nothing on stderr under NODE_ENV development or test (oclif looked for TypeScript sources and warned)', async () => {
+    for (const NODE_ENV of ['development', 'test']) {
+      const { stderr } = await run(process.execPath, [join(dir, 'plugin/bin/kubectl-metallb'), 'config', 'check', 'docs-basic.yaml'], {
+        cwd: join(root, 'test/fixtures/config'),
+        env: { ...process.env, NODE_OPTIONS: '', NODE_ENV },
+      });
+      expect([NODE_ENV, stderr]).toEqual([NODE_ENV, '']);
+    }
+  });
+
   it('answers an unknown command with its hook', async () => {
     await expect(plugin('explain', 'pod', 'web')).rejects.toMatchObject({ stderr: expect.stringContaining('did you mean "explain svc"') });
   });
