@@ -64,7 +64,8 @@ function shown(v: unknown): string {
 function stringMapProblem(v: unknown, field: string, entry: (key: string) => string): string | undefined {
   if (absent(v)) return undefined;
   if (!isMap(v)) return `${field} must be a map of strings, got ${shown(v)}`;
-  for (const [key, value] of Object.entries(v)) {
+  for (const key of Object.keys(v)) {
+    const value = v[key];
     if (typeof value !== 'string') return `${entry(key)} must be a string, got ${shown(value)}`;
   }
   return undefined;
@@ -163,7 +164,10 @@ export function serviceToRequest(svc: ServiceShape | object, namespaceLabels: Re
 
   const ports: ServicePort[] = [];
   if (!absent(spec.ports) && !Array.isArray(spec.ports)) return fail(`spec.ports must be a list of ports such as [{port: 80}], got ${shown(spec.ports)}`);
-  for (const [i, p] of ((spec.ports ?? []) as unknown[]).entries()) {
+  const portList = (spec.ports ?? []) as unknown[];
+  // Indexed, not entries(): this runs for every Service the plugin lists (an iterator and a pair per port).
+  for (let i = 0; i < portList.length; i++) {
+    const p = portList[i];
     const at = `spec.ports[${i}]`;
     if (!isMap(p)) return fail(`${at} must be a map such as {port: 80, protocol: TCP}, got ${shown(p)}`);
     // A port the API server will refuse anyway (missing) is skipped; one of the wrong type is refused.

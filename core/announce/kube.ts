@@ -49,7 +49,8 @@ export function endpointsFromSlices(slices: Iterable<unknown>): AnnounceEndpoint
       const serving = boolAt(conditions, 'serving') ?? ready;
       const terminating = boolAt(conditions, 'terminating') ?? false;
       const nodeName = textAt(e, 'nodeName');
-      out.push({ ...(nodeName ? { nodeName } : {}), ready, serving, terminating });
+      // Two literals, not a spread of a conditional object: this runs for every endpoint the plugin reads.
+      out.push(nodeName ? { nodeName, ready, serving, terminating } : { ready, serving, terminating });
     }
   }
   return out;
@@ -78,7 +79,8 @@ export function serviceFromKube(svc: unknown, slices: Iterable<unknown>): Announ
     }
   }
   const key = `${namespace}/${name}`;
-  const mine = [...slices].filter((slice) => sliceServiceKey(slice) === key);
+  const mine: unknown[] = [];
+  for (const slice of slices) if (sliceServiceKey(slice) === key) mine.push(slice);
   return {
     namespace,
     name,

@@ -2,7 +2,7 @@
  * Every LoadBalancer Service in one row, and the one-word state with its reason, decided with
  * core's allocator (what the controller would do) and core/announce (who announces).
  */
-import type { BGPIP, Layer2IP } from '../announce/index.js';
+import type { BGPIP, Layer2IP, Layer2Service } from '../announce/index.js';
 import { parseIP } from '../ip/index.js';
 import { advertisementsOf, type Analysis, type LBService } from './analyze.js';
 import type { ServiceState } from './model.js';
@@ -53,24 +53,36 @@ export function serviceRows(a: Analysis, options: ServiceRowOptions = {}): Servi
   return a.services.filter((s) => options.namespace === undefined || s.namespace === options.namespace).map((s) => serviceRow(a, s));
 }
 
+/** The distinct layer-2 owners of a Service's IPs, in IP order (loops: this runs twice a row of a long list). */
+function layer2Owners(l2: Layer2Service | undefined): string[] {
+  const owners: string[] = [];
+  for (const ip of l2?.ips ?? []) if (ip.owner && !owners.includes(ip.owner)) owners.push(ip.owner);
+  return owners;
+}
+
 export function serviceRow(a: Analysis, s: LBService): ServiceRow {
   const pool = poolOf(a, s);
   const poolObject = pool ? a.config.pools.find((p) => p.name === pool) : undefined;
   const ads = poolObject ? advertisementsOf(a.config, poolObject) : { layer2: [], bgp: [] };
   const l2 = a.layer2.get(s.key);
-  const owners = [...new Set((l2?.ips ?? []).flatMap((ip) => (ip.owner ? [ip.owner] : [])))];
-  const sharedWith = [...new Set((l2?.ips ?? []).flatMap((ip) => ip.sharedWith))].sort();
+  const l2ips = l2?.ips ?? [];
+  const sharedWith = distinctSorted(l2ips.length === 1 ? l2ips[0]!.sharedWith : l2ips.flatMap((ip) => ip.sharedWith));
   const judgement = judge(a, s, pool);
+  const protocols: ServiceRow['protocols'] = [];
+  if (ads.layer2.length > 0) protocols.push('layer2');
+  if (ads.bgp.length > 0) protocols.push('bgp');
+  const bgpPeers: string[] = [];
+  for (const c of bgpSessionsOf(a, s)) if (!bgpPeers.includes(c.peer)) bgpPeers.push(c.peer);
   return {
     namespace: s.namespace,
     name: s.name,
     ips: s.ingress,
     pool: pool ?? null,
-    protocols: [...(ads.layer2.length > 0 ? (['layer2'] as const) : []), ...(ads.bgp.length > 0 ? (['bgp'] as const) : [])],
-    announcingNodes: owners,
+    protocols,
+    announcingNodes: layer2Owners(l2),
     statusNodes: a.announcedBy.get(s.key) ?? [],
     advertisingNodes: advertisingNodes(a, s),
-    bgpPeers: [...new Set(bgpSessionsOf(a, s).map((x) => x.peer))].sort(),
+    bgpPeers: bgpPeers.sort(),
     sharingKey: (s.request.ok ? s.request.request.sharingKey : undefined) ?? null,
     sharedWith,
     trafficPolicy: s.announce.trafficPolicy,
@@ -128,8 +140,8 @@ export function judge(a: Analysis, s: LBService, ...knownPool: [string | undefin
       fix: `create an L2Advertisement (or a BGPAdvertisement) selecting pool ${pool}`,
     };
   }
-  const layer2Owners = [...new Set((l2?.ips ?? []).flatMap((ip) => (ip.owner ? [ip.owner] : [])))];
-  const layer2Text = layer2Owners.length > 0 ? `announced by ${layer2Owners.join(', ')} over layer 2` : undefined;
+  const owners = layer2Owners(l2);
+  const layer2Text = owners.length > 0 ? `announced by ${owners.join(', ')} over layer 2` : undefined;
   const bgp = ads.bgp.length > 0 ? bgpJudgement(a, s) : undefined;
   if (ads.layer2.length > 0) {
     const missing = (l2?.ips ?? []).filter((ip) => !ip.owner);
@@ -143,13 +155,21 @@ export function judge(a: Analysis, s: LBService, ...knownPool: [string | undefin
     const bgpText = bgp.reason.startsWith('advertised over BGP') ? bgp.reason : `over BGP: ${bgp.reason}`;
     return { state: 'ok', reason: `${s.ingress.join(', ')} from pool ${pool}, ${layer2Text}; ${bgpText}` };
   }
-  const how = [layer2Text, bgp?.reason].filter((x): x is string => x !== undefined);
-  return { state: 'ok', reason: `${s.ingress.join(', ')} from pool ${pool}, ${how.join('; ') || 'announced'}` };
+  const how = layer2Text !== undefined && bgp !== undefined ? `${layer2Text}; ${bgp.reason}` : (layer2Text ?? bgp?.reason ?? 'announced');
+  return { state: 'ok', reason: `${s.ingress.join(', ')} from pool ${pool}, ${how}` };
 }
 
 /** The nodes core/announce has advertise the Service over BGP, sorted. */
 export function advertisingNodes(a: Analysis, s: LBService): string[] {
-  return [...new Set((a.bgp.get(s.key)?.ips ?? []).flatMap((ip) => ip.nodes))].sort();
+  const ips = a.bgp.get(s.key)?.ips ?? [];
+  return distinctSorted(ips.length === 1 ? ips[0]!.nodes : ips.flatMap((ip) => ip.nodes));
+}
+
+/** Distinct and sorted; a list of one IP's names is distinct already (the common case, without a Set). */
+function distinctSorted(names: readonly string[]): string[] {
+  if (names.length < 2) return [...names];
+  const sorted = [...names].sort();
+  return sorted.filter((n, i) => i === 0 || n !== sorted[i - 1]);
 }
 
 /** One node x peer session that carries a route of the Service, with the state its speaker published. */
@@ -163,8 +183,10 @@ export interface BGPCarrier {
 
 /** Every session that carries one of the Service's routes. */
 export function bgpSessionsOf(a: Analysis, s: LBService): BGPCarrier[] {
+  const ips = a.bgp.get(s.key)?.ips;
+  if (!ips || ips.length === 0) return [];
   const out = new Map<string, BGPCarrier>();
-  for (const ip of a.bgp.get(s.key)?.ips ?? []) {
+  for (const ip of ips) {
     for (const group of ip.speakers) {
       for (const node of group.nodes) {
         for (const p of group.peers) {
