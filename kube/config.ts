@@ -27,17 +27,20 @@ export interface ConfigObjects {
  * never taken for the configuration (an HTTP 500 while listing pools is not "no pools").
  */
 export async function readConfigObjects(kube: KubeApi, namespace: string): Promise<ConfigObjects> {
-  const cm = await kube.get(RESOURCES.configMaps, CONFIG_MAP_NAME, namespace);
-  const lists = await Promise.all(
-    Object.entries(CONFIG_KINDS).map(async ([kind, r]) => {
-      try {
-        return (await kube.list(r, { namespace })).items.map((o) => ({ ...o, kind, apiVersion: `${r.group}/${r.version}` }));
-      } catch (e) {
-        if (isKubeError(e, 404)) return []; // the CRD is not installed: no objects of that kind
-        throw new Error(`listing ${r.plural}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-      }
-    }),
-  );
+  // All at once: the ConfigMap need not arrive before the lists are asked for.
+  const [cm, lists] = await Promise.all([
+    kube.get(RESOURCES.configMaps, CONFIG_MAP_NAME, namespace),
+    Promise.all(
+      Object.entries(CONFIG_KINDS).map(async ([kind, r]) => {
+        try {
+          return (await kube.list(r, { namespace })).items.map((o) => ({ ...o, kind, apiVersion: `${r.group}/${r.version}` }));
+        } catch (e) {
+          if (isKubeError(e, 404)) return []; // the CRD is not installed: no objects of that kind
+          throw new Error(`listing ${r.plural}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        }
+      }),
+    ),
+  ]);
   const text = (cm?.data as Record<string, string> | undefined)?.config;
   return { ...(cm && typeof text === 'string' ? { configMap: { namespace, name: CONFIG_MAP_NAME, text } } : {}), resources: lists.flat() };
 }
