@@ -7,7 +7,7 @@
 import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { ClientKube, CONFIG_KINDS, KubeError, RESOURCES, type KubeApi, type KubeObject, type ListOptions, type Resource } from '../kube/client.js';
 import { readConfigObjects, readRecordedConfig, parseObjects } from '../kube/config.js';
-import type { NamespaceInfo, Snapshot } from '../core/diagnose/index.js';
+import { prepareClaims, type NamespaceInfo, type Snapshot } from '../core/diagnose/index.js';
 import type { ConfigResult } from '../core/config/index.js';
 import { UserError } from './base.js';
 import { chooseContext, kubeconfigFiles, lightKubeConfig, needsClientNode, readKubeconfig } from './kubeconfig.js';
@@ -204,12 +204,22 @@ async function listOrNone(kube: KubeApi, r: Resource, options: ListOptions = {})
 /** Reads what the command needs, at once, into a Snapshot for core/diagnose. */
 export async function readSnapshot(kube: KubeApi, o: ReadOptions): Promise<Snapshot> {
   const scoped = o.namespace !== undefined ? { namespace: o.namespace } : {};
-  const [objects, claims, services, slices, nodes, l2Statuses, namespaces, events, bgpSessions] = await Promise.all([
-    readConfigObjects(kube, o.metallbNamespace).catch((e: unknown) => {
+  const configRead = readConfigObjects(kube, o.metallbNamespace)
+    .catch((e: unknown) => {
       // readConfigObjects wraps list failures with the kind; the translated error is the cause.
       throw (e as { cause?: unknown }).cause instanceof UserError ? (e as { cause: UserError }).cause : e;
-    }),
-    o.claims === false ? Promise.resolve([]) : readIPClaims(kube),
+    })
+    .then(parseObjects);
+  const claimsRead = o.claims === false ? Promise.resolve([]) : readIPClaims(kube);
+  // The configuration and the claims come in before the Services and their EndpointSlices:
+  // mirror the claims while those are on their way (the mirror is most of `explain`'s work).
+  const preparing = Promise.all([configRead, claimsRead]).then(([config, claims]) =>
+    config.errors.length === 0 && claims.length > 0 ? prepareClaims(claims, config.config.pools) : undefined,
+  );
+  const [config, claims, preparedClaims, services, slices, nodes, l2Statuses, namespaces, events, bgpSessions] = await Promise.all([
+    configRead,
+    claimsRead,
+    preparing,
     o.services ? kube.list(RESOURCES.services, scoped).then((l) => l.items) : Promise.resolve([]),
     o.endpoints ? listOrNone(kube, ENDPOINT_SLICES, scoped) : Promise.resolve([]),
     o.nodes ? listOrNone(kube, NODES) : Promise.resolve([]),
@@ -228,7 +238,6 @@ export async function readSnapshot(kube: KubeApi, o: ReadOptions): Promise<Snaps
         ? listOrNone(kube, BGP_SESSION_STATES, { namespace: o.metallbNamespace })
         : Promise.resolve([]),
   ]);
-  const config: ConfigResult = parseObjects(objects);
   let lastGood: ConfigResult | undefined;
   if (config.errors.length > 0) lastGood = (await readRecordedConfig(kube, o.metallbNamespace).catch(() => undefined))?.result;
   return {
@@ -237,6 +246,7 @@ export async function readSnapshot(kube: KubeApi, o: ReadOptions): Promise<Snaps
     services,
     namespaces,
     claims,
+    ...(preparedClaims && { preparedClaims }),
     endpointSlices: slices,
     nodes,
     l2Statuses,

@@ -5,8 +5,8 @@
  */
 import { Allocator, serviceKey, serviceToRequest, type ServiceRequest } from '../allocator/index.js';
 import {
-  announceAll,
-  announceAllBGP,
+  announceBGP,
+  announceLayer2,
   nodeFromKube,
   prepareBGP,
   prepareLayer2,
@@ -143,11 +143,67 @@ export interface AnalyzeOptions {
   down?: ReadonlySet<string>;
 }
 
+/**
+ * core/announce's answers per Service key, each computed when first asked for (and kept);
+ * iterating computes them all, in the Services' order.
+ */
+class LazyAnswers<T> implements ReadonlyMap<string, T> {
+  private readonly byKey = new Map<string, LBService>();
+  private readonly known = new Map<string, T>();
+
+  constructor(
+    services: readonly LBService[],
+    private readonly answer: (s: LBService) => T,
+  ) {
+    for (const s of services) this.byKey.set(s.key, s);
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  has(key: string): boolean {
+    return this.byKey.has(key);
+  }
+
+  get(key: string): T | undefined {
+    const known = this.known.get(key);
+    if (known !== undefined) return known;
+    const s = this.byKey.get(key);
+    if (!s) return undefined;
+    const value = this.answer(s);
+    this.known.set(key, value);
+    return value;
+  }
+
+  *entries(): MapIterator<[string, T]> {
+    for (const key of this.byKey.keys()) yield [key, this.get(key)!];
+  }
+
+  *keys(): MapIterator<string> {
+    yield* this.byKey.keys();
+  }
+
+  *values(): MapIterator<T> {
+    for (const key of this.byKey.keys()) yield this.get(key)!;
+  }
+
+  [Symbol.iterator](): MapIterator<[string, T]> {
+    return this.entries();
+  }
+
+  forEach(callback: (value: T, key: string, map: ReadonlyMap<string, T>) => void, thisArg?: unknown): void {
+    for (const [key, value] of this.entries()) callback.call(thisArg, value, key, this);
+  }
+}
+
 /** Analyse a snapshot once; every view reads the result. */
 export function analyze(snapshot: Snapshot, options: AnalyzeOptions = {}): Analysis {
   const { config, source } = effectiveConfig(snapshot);
-  const claims = readClaims(snapshot.claims);
-  let mirrored: Allocator | undefined;
+  const prepared = snapshot.preparedClaims;
+  const usable = prepared !== undefined && prepared.objects === snapshot.claims && prepared.pools === config.pools ? prepared : undefined;
+  const claims = usable?.claims ?? readClaims(snapshot.claims);
+  let mirrored: Allocator | undefined = usable?.allocator;
   const pools = new Allocator(config.pools);
   const namespaceLabels = new Map(snapshot.namespaces.map((n) => [n.name, n.labels]));
 
@@ -196,14 +252,23 @@ export function analyze(snapshot: Snapshot, options: AnalyzeOptions = {}): Analy
       .flatMap((n) => textAt(mapAt(n, 'metadata'), 'name') ?? [])
       .filter((n) => !options.down?.has(n)),
   );
+  // Answered on first ask: `explain` asks for one Service (and those with a ServiceL2Status);
+  // a list asks for all. The Services sharing an address are found over all of them at once.
+  const holders = new Map<string, AnnounceService[]>();
   const compute = (alive: ReadonlySet<string>) => {
     const context = prepareLayer2(config, nodes, alive);
-    const answers = new Map(
-      announceAll(
-        context,
-        services.map((s) => s.announce),
-      ).map((a) => [serviceKey(a.namespace, a.name), a]),
-    );
+    if (holders.size === 0) {
+      for (const s of services) {
+        for (const ip of s.announce.ips) {
+          const text = context.address(ip)?.text ?? ip;
+          const known = holders.get(text);
+          if (known) known.push(s.announce);
+          else holders.set(text, [s.announce]);
+        }
+      }
+    }
+    const lookup = (ip: string): AnnounceService[] | undefined => holders.get(context.address(ip)?.text ?? ip);
+    const answers = new LazyAnswers(services, (s) => announceLayer2(context, s.announce, lookup));
     return { context, answers };
   };
   let { context: layer2Context, answers: layer2 } = compute(ready);
@@ -224,9 +289,11 @@ export function analyze(snapshot: Snapshot, options: AnalyzeOptions = {}): Analy
 
   // What the agents publish tells whom their gossip counts out: recompute without those nodes,
   // so that the owner and the next candidate shown are the ones the agents act on.
+  // Only Services with a status can tell (the others name no node).
   const agentsDown = new Set<string>();
-  for (const [key, answer] of layer2) {
-    const statusNodes = announcedBy.get(key) ?? [];
+  for (const [key, statusNodes] of announcedBy) {
+    const answer = layer2.get(key);
+    if (!answer) continue;
     for (const ip of answer.ips) {
       if (!('owner' in ip)) continue;
       const order = ip.candidates.map((c) => c.node);
@@ -241,14 +308,7 @@ export function analyze(snapshot: Snapshot, options: AnalyzeOptions = {}): Analy
   // BGP: every eligible node advertises (no single owner, no hashing). A node the agents count
   // down has lost its sessions too, so it is out here as well.
   const bgpContext = prepareBGP(config, nodes, alive);
-  const bgp = new Map(
-    config.bgpAdvertisements.length === 0
-      ? []
-      : announceAllBGP(
-          bgpContext,
-          services.map((s) => s.announce),
-        ).map((b) => [serviceKey(b.namespace, b.name), b]),
-  );
+  const bgp: ReadonlyMap<string, BGPService> = config.bgpAdvertisements.length === 0 ? new Map() : new LazyAnswers(services, (s) => announceBGP(bgpContext, s.announce));
   const sessions = new Map(
     config.peers.length === 0 && (snapshot.bgpSessions ?? []).length === 0
       ? []

@@ -100,6 +100,25 @@ function storedRequests(annotation: unknown): Map<string, Request> {
   return out;
 }
 
+/** Claims read and mirrored ahead of an analysis (see Snapshot.preparedClaims). */
+export interface PreparedClaims {
+  /** The IPClaim objects they were read from. */
+  objects: readonly unknown[];
+  /** The pools they were mirrored over. */
+  pools: readonly Pool[];
+  claims: Claim[];
+  allocator: Allocator;
+}
+
+/**
+ * readClaims and mirrorClaims at once, for a caller that has the claims and the configuration
+ * while other lists are still on their way (`explain` reads them with the Services).
+ */
+export function prepareClaims(objects: readonly unknown[], pools: readonly Pool[]): PreparedClaims {
+  const claims = readClaims(objects);
+  return { objects, pools, claims, allocator: mirrorClaims(pools, claims) };
+}
+
 /** IPv4 before IPv6, then by value. */
 export function compareIP(a: IP, b: IP): number {
   if (a.family !== b.family) return a.family === 'IPv4' ? -1 : 1;

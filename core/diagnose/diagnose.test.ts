@@ -5,7 +5,7 @@
  */
 import { parseConfig } from '../config/index.js';
 import { analyze, explainService, formatCount, formatPercent, peerRows, poolRows, serviceRows, simulateDrain, closest, type Snapshot } from './index.js';
-import { HOLDER_REQUESTS_ANNOTATION } from './claims.js';
+import { HOLDER_REQUESTS_ANNOTATION, prepareClaims } from './claims.js';
 import { seededRandom } from '../seeded.js';
 import { bgpRoutes } from '../announce/index.js';
 
@@ -218,6 +218,33 @@ describe('services and explain', () => {
     const without = serviceRows(analyze(snapshot({ ...base, claims: [] })));
     expect(without.map((r) => [r.name, r.status])).toEqual(withClaims.map((r) => [r.name, r.status]));
     expect(without.filter((r) => r.status === 'ok')).toEqual(withClaims.filter((r) => r.status === 'ok'));
+  });
+
+  it('takes claims mirrored ahead only when made from these very claims and pools', () => {
+    const s = snapshot(base);
+    const expected = explainService(analyze(s), 'shop', 'thief');
+    const prepared = prepareClaims(s.claims, s.config.config.pools);
+    const used = analyze({ ...s, preparedClaims: prepared });
+    expect(used.allocator).toBe(prepared.allocator);
+    expect(explainService(used, 'shop', 'thief')).toEqual(expected);
+    // Mirrored from other claims (an older read) or over other pools: not used, read afresh.
+    const stale = prepareClaims([], s.config.config.pools);
+    const fromOther = analyze({ ...s, preparedClaims: stale });
+    expect(fromOther.allocator).not.toBe(stale.allocator);
+    expect(explainService(fromOther, 'shop', 'thief')).toEqual(expected);
+    const otherPools = prepareClaims(s.claims, [...s.config.config.pools]);
+    expect(analyze({ ...s, preparedClaims: otherPools }).allocator).not.toBe(otherPools.allocator);
+  });
+
+  it('answers layer 2 and BGP per Service on demand, and the same when every answer is asked for', () => {
+    const a = analyze(snapshot(base));
+    const b = analyze(snapshot(base));
+    const one = a.layer2.get('shop/web');
+    expect(a.layer2.get('shop/web')).toBe(one);
+    expect(a.layer2.get('shop/nobody')).toBeUndefined();
+    expect([...b.layer2.keys()]).toEqual(['shop/broken', 'shop/full', 'shop/holder', 'shop/local', 'shop/old', 'shop/thief', 'shop/web']);
+    expect(new Map(a.layer2)).toEqual(new Map(b.layer2.entries()));
+    expect(a.layer2.size).toBe(7);
   });
 
   it('explains a healthy Service: verdict, pools, owner and next candidate', () => {

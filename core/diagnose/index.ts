@@ -6,7 +6,7 @@
 export * from './model.js';
 export { analyze, canonicalIP, effectiveConfig, isOurs, nodeReady, ASSIGNED_IPS_ANNOTATION, ASSIGNED_POOL_ANNOTATION } from './analyze.js';
 export type { Analysis, ConfigSource, LBService } from './analyze.js';
-export { HOLDER_REQUESTS_ANNOTATION, mirrorClaims, readClaims } from './claims.js';
+export { HOLDER_REQUESTS_ANNOTATION, mirrorClaims, prepareClaims, readClaims, type PreparedClaims } from './claims.js';
 export type { Claim, ClaimHolder } from './claims.js';
 export { formatCount, formatPercent, percentOf } from './count.js';
 export { poolNames, poolRows, selectorText } from './pools.js';

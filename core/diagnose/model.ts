@@ -3,6 +3,7 @@
  * configuration already parsed by core/config. No client: the caller lists the objects.
  */
 import type { ConfigResult } from '../config/index.js';
+import type { PreparedClaims } from './claims.js';
 
 /** A namespace and its labels (pools' namespaceSelectors match these). */
 export interface NamespaceInfo {
@@ -24,6 +25,11 @@ export interface Snapshot {
   namespaces: readonly NamespaceInfo[];
   /** IPClaim objects (metallb.io): the ledger of who holds which IP. */
   claims: readonly unknown[];
+  /**
+   * These claims already read and mirrored (prepareClaims), by a caller that had them before the
+   * rest arrived; used only when made from this very `claims` list and the pools analyze runs on.
+   */
+  preparedClaims?: PreparedClaims;
   endpointSlices: readonly unknown[];
   nodes: readonly unknown[];
   /** ServiceL2Status objects, as the node agents publish them. */
