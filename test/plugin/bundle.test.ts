@@ -4,8 +4,8 @@
  * bundled, or one that reads files next to itself, would break the krew archive and every run.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, rmSync } from 'node:fs';
+import { copyBuiltPlugin } from './copy.js';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -14,11 +14,7 @@ const root = process.cwd();
 let dir: string;
 
 beforeAll(() => {
-  if (!existsSync(join(root, 'dist/plugin/bundle/main.cjs'))) throw new Error('run `npm run build` first');
-  dir = mkdtempSync(join(tmpdir(), 'metallb-ts-bundle-'));
-  cpSync(join(root, 'package.json'), join(dir, 'package.json'));
-  cpSync(join(root, 'plugin/bin'), join(dir, 'plugin/bin'), { recursive: true });
-  cpSync(join(root, 'dist/plugin/bundle'), join(dir, 'dist/plugin/bundle'), { recursive: true });
+  dir = copyBuiltPlugin('metallb-ts-bundle-');
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

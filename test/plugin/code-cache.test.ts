@@ -6,11 +6,12 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cacheDir, cacheName } from '../../plugin/start.js';
+import { copyBuiltPlugin } from './copy.js';
 
 const exec = promisify(execFile);
 const root = process.cwd();
@@ -20,11 +21,7 @@ const bundle = () => join(dir, 'dist/plugin/bundle/main.cjs');
 const sha1 = (path: string) => createHash('sha1').update(readFileSync(path)).digest();
 
 beforeAll(() => {
-  if (!existsSync(join(root, 'dist/plugin/bundle/start.cjs'))) throw new Error('run `npm run build` first');
-  dir = mkdtempSync(join(tmpdir(), 'metallb-ts-cache-'));
-  cpSync(join(root, 'package.json'), join(dir, 'package.json'));
-  cpSync(join(root, 'plugin/bin'), join(dir, 'plugin/bin'), { recursive: true });
-  cpSync(join(root, 'dist/plugin/bundle'), join(dir, 'dist/plugin/bundle'), { recursive: true });
+  dir = copyBuiltPlugin('metallb-ts-cache-');
 });
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
