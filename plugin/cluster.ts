@@ -5,6 +5,9 @@
  * a user can act on (unreachable, forbidden with the verb and resource, credentials refused).
  */
 import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import { readFileSync } from 'node:fs';
+import type { RequestOptions } from 'node:https';
+import { rootCertificates } from 'node:tls';
 import { ClientKube, CONFIG_KINDS, KubeError, RESOURCES, type KubeApi, type KubeObject, type ListOptions, type Resource } from '../kube/client.js';
 import { readConfigObjects, readRecordedConfig, parseObjects } from '../kube/config.js';
 import { prepareClaims, type NamespaceInfo, type Snapshot } from '../core/diagnose/index.js';
@@ -42,6 +45,33 @@ export interface Connection {
  * the in-cluster configuration by client-node's KubeConfig, loaded only then (it costs most of a
  * second at start).
  */
+/**
+ * The certificates of NODE_EXTRA_CA_CERTS, which plugin/bin/kubectl-metallb keeps this Node from
+ * reading at start (METALLB_NODE_EXTRA_CA_CERTS then names the file), given to a connection whose
+ * kubeconfig names no certificate authority, with Node's own roots: what Node would have trusted.
+ * A kubeconfig's authority replaces both, in Node as here. An unreadable file is skipped, as
+ * Node skips it (with a warning).
+ */
+export function withDeferredCAs(kc: ClientKubeConfig, env: NodeJS.ProcessEnv = process.env): ClientKubeConfig {
+  const file = env.METALLB_NODE_EXTRA_CA_CERTS;
+  if (!file) return kc;
+  let extra: string | undefined;
+  const apply = async (opts: RequestOptions): Promise<void> => {
+    await kc.applyToHTTPSOptions(opts);
+    if (opts.ca !== undefined || opts.rejectUnauthorized === false) return;
+    try {
+      extra ??= readFileSync(file, 'utf8');
+    } catch {
+      return;
+    }
+    opts.ca = [...rootCertificates, extra];
+  };
+  return { getCurrentCluster: () => kc.getCurrentCluster(), applyToHTTPSOptions: apply };
+}
+
+/** What ClientKube reads of a KubeConfig. */
+type ClientKubeConfig = Pick<KubeConfig, 'getCurrentCluster' | 'applyToHTTPSOptions'>;
+
 export async function connect(options: ConnectOptions): Promise<Connection> {
   const files = kubeconfigFiles(options);
   const timeoutMs = options.timeoutMs ?? 30_000;
@@ -53,14 +83,14 @@ export async function connect(options: ConnectOptions): Promise<Connection> {
       const light = lightKubeConfig(chosen.cluster, chosen.user);
       const server = light.getCurrentCluster().server;
       // ClientKube reads only getCurrentCluster() and applyToHTTPSOptions() of a KubeConfig.
-      const kube = new ClientKube(light as unknown as KubeConfig, { timeoutMs, maxSockets });
+      const kube = new ClientKube(withDeferredCAs(light as unknown as ClientKubeConfig) as KubeConfig, { timeoutMs, maxSockets });
       return { kube: translating(kube, server, chosen.name), server, context: chosen.name, namespace: chosen.namespace };
     }
   }
   const kc = await clientNodeConfig(files, options.context);
   const cluster = kc.getCurrentCluster()!;
   const context = kc.getContextObject(kc.currentContext);
-  const kube = new ClientKube(kc, { timeoutMs, maxSockets });
+  const kube = new ClientKube(withDeferredCAs(kc) as KubeConfig, { timeoutMs, maxSockets });
   return { kube: translating(kube, cluster.server, kc.currentContext), server: cluster.server, context: kc.currentContext, namespace: context?.namespace || 'default' };
 }
 

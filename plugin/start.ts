@@ -131,6 +131,10 @@ export function loadCached(file: string, dir: string | undefined, name: string):
 
 /** Runs the plugin from `bundle` (main.cjs) with `argv`; the cache is written when the run succeeds. */
 export async function start(bundle: string, argv: string[] = process.argv.slice(2)): Promise<void> {
+  // The launcher moved NODE_EXTRA_CA_CERTS aside so that this Node would not read it at start;
+  // the programs the plugin starts (exec credential plugins) get it back as the user set it.
+  const deferred = process.env.METALLB_NODE_EXTRA_CA_CERTS;
+  if (deferred !== undefined && process.env.NODE_EXTRA_CA_CERTS === undefined) process.env.NODE_EXTRA_CA_CERTS = deferred;
   let loaded: Loaded;
   try {
     loaded = loadCached(bundle, cacheDir(), cacheName(argv));

@@ -42,10 +42,31 @@ afterAll(async () => {
 
 /** `kubectl metallb ...` as a user runs it after `krew install`: the unpacked bin directory on PATH. */
 function kubectlMetallb(kubeconfig: string, ...args: string[]) {
+  return kubectlMetallbWith({}, kubeconfig, ...args);
+}
+
+function kubectlMetallbWith(env: Record<string, string>, kubeconfig: string, ...args: string[]) {
   return run(KUBECTL, ['metallb', ...args], {
-    env: { PATH: `${join(unpacked, 'plugin/bin')}:${dirname(process.execPath)}:/usr/bin:/bin`, KUBECONFIG: kubeconfig, HOME: dir },
+    env: { PATH: `${join(unpacked, 'plugin/bin')}:${dirname(process.execPath)}:/usr/bin:/bin`, KUBECONFIG: kubeconfig, HOME: dir, ...env },
     timeout: 30_000,
   });
+}
+
+/** A kubeconfig for the double that names no certificate authority: the client must trust its certificate some other way. */
+function noAuthorityKubeconfig(): string {
+  const file = join(dir, 'kubeconfig-no-ca');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'double', cluster: { server: api.url } }],
+      users: [{ name: 'admin', user: { token: api.token } }],
+      contexts: [{ name: 'plain', context: { cluster: 'double', user: 'admin' } }],
+      'current-context': 'plain',
+    }),
+  );
+  return file;
 }
 
 /** A kubeconfig for the double whose user gets its token from an exec credential plugin. */
@@ -114,6 +135,32 @@ describe('the krew archive and manifest', () => {
   it('reaches the cluster through an exec credential plugin (client-node, bundled beside it)', async () => {
     const { stdout } = await kubectlMetallb(execKubeconfig(api.token), 'pools', '-o', 'json');
     expect(JSON.parse(stdout)).toMatchObject({ pools: [] });
+  });
+
+  it('trusts NODE_EXTRA_CA_CERTS where the kubeconfig names no authority (the launcher keeps Node from reading it at start)', async () => {
+    const caFile = join(dir, 'extra-ca.pem');
+    writeFileSync(caFile, api.caPem ?? '');
+    const { stdout } = await kubectlMetallbWith({ NODE_EXTRA_CA_CERTS: caFile }, noAuthorityKubeconfig(), 'pools', '-o', 'json');
+    expect(JSON.parse(stdout)).toMatchObject({ pools: [] });
+    // Without it, that certificate is trusted by nothing: one line says so.
+    const failed = await kubectlMetallb(noAuthorityKubeconfig(), 'pools').then(
+      () => undefined,
+      (e: { stderr: string }) => e,
+    );
+    expect(failed?.stderr).toMatch(/^error: .*certificate/);
+    expect(failed?.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('gives NODE_EXTRA_CA_CERTS back to the credential plugins it starts, and a missing file fails nothing', async () => {
+    const seen = join(dir, 'seen-extra-ca');
+    const kubeconfig = execKubeconfig(api.token);
+    const script = readFileSync(join(dir, `credential-${api.token.slice(0, 6)}.sh`), 'utf8');
+    writeFileSync(join(dir, `credential-${api.token.slice(0, 6)}.sh`), script.replace('#!/bin/sh\n', `#!/bin/sh\nprintf '%s' "$NODE_EXTRA_CA_CERTS" > ${seen}\n`));
+    const missing = join(dir, 'no-such-ca.pem');
+    const { stdout, stderr } = await kubectlMetallbWith({ NODE_EXTRA_CA_CERTS: missing }, kubeconfig, 'pools', '-o', 'json');
+    expect(JSON.parse(stdout)).toMatchObject({ pools: [] });
+    expect(stderr).toBe('');
+    expect(readFileSync(seen, 'utf8')).toBe(missing);
   });
 
   it('a credential the API server refuses is one line naming the context, not a stack', async () => {
