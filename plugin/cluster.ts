@@ -219,6 +219,12 @@ export interface ReadOptions {
   eventsFor?: { namespace: string; name: string };
   /** The IPClaims (default: read). Only what the controller would do for a Service needs them. */
   claims?: boolean;
+  /**
+   * The claims will be mirrored into an allocator (explain's pool fits, the pools' usage): do it
+   * as soon as they and the configuration are in, while the other lists are still on their way.
+   * Not for a command that may never need the mirror (simulate drain: only for a waiting Service).
+   */
+  mirror?: boolean;
 }
 
 /** A list that reads "not installed" (404) as nothing; any other failure stands. */
@@ -243,9 +249,9 @@ export async function readSnapshot(kube: KubeApi, o: ReadOptions): Promise<Snaps
   const claimsRead = o.claims === false ? Promise.resolve([]) : readIPClaims(kube);
   // The configuration and the claims come in before the Services and their EndpointSlices:
   // mirror the claims while those are on their way (the mirror is most of `explain`'s work).
-  const preparing = Promise.all([configRead, claimsRead]).then(([config, claims]) =>
-    config.errors.length === 0 && claims.length > 0 ? prepareClaims(claims, config.config.pools) : undefined,
-  );
+  const preparing = o.mirror
+    ? Promise.all([configRead, claimsRead]).then(([config, claims]) => (config.errors.length === 0 && claims.length > 0 ? prepareClaims(claims, config.config.pools) : undefined))
+    : Promise.resolve(undefined);
   const [config, claims, preparedClaims, services, slices, nodes, l2Statuses, namespaces, events, bgpSessions] = await Promise.all([
     configRead,
     claimsRead,

@@ -39,7 +39,7 @@ export interface PoolsReport {
 }
 
 export async function listPools(kube: KubeApi, o: { metallbNamespace: string; name?: string; namespace?: string; verbose: boolean }): Promise<PoolsReport> {
-  const a = analyze(await readSnapshot(kube, { metallbNamespace: o.metallbNamespace, namespaces: o.namespace !== undefined }));
+  const a = analyze(await readSnapshot(kube, { metallbNamespace: o.metallbNamespace, namespaces: o.namespace !== undefined, mirror: true }));
   const pools = poolRows(a, { ...(o.name !== undefined && { name: o.name }), ...(o.namespace !== undefined && { namespace: o.namespace }), verbose: o.verbose });
   if (o.name !== undefined && pools.length === 0) {
     const names = poolNames(a);
@@ -106,7 +106,8 @@ export async function explainOne(kube: KubeApi, o: { metallbNamespace: string; n
     warned.add(text);
     o.warn?.(text);
   };
-  const base = { ...everything(o.metallbNamespace, undefined, warn), eventsFor: { namespace: o.namespace, name: o.name } };
+  // The pool fits are the allocator's dry run over the mirrored claims.
+  const base = { ...everything(o.metallbNamespace, undefined, warn), eventsFor: { namespace: o.namespace, name: o.name }, mirror: true };
   const snapshot = await readSnapshot(kube, base).catch((e: unknown) => {
     if (e instanceof UserError && e.status === 403) return readSnapshot(kube, { ...base, namespace: o.namespace });
     throw e;
@@ -167,7 +168,8 @@ export interface PeersResult extends PeersReport {
 
 /** Every node x peer BGP session the configuration asks for, with what the speakers published. */
 export async function listPeers(kube: KubeApi, o: { metallbNamespace: string; node?: string }): Promise<PeersResult> {
-  const snapshot = await readSnapshot(kube, { metallbNamespace: o.metallbNamespace, nodes: true, bgpSessions: true });
+  // The sessions need the configuration, the nodes and what the speakers publish: not the IPClaims.
+  const snapshot = await readSnapshot(kube, { metallbNamespace: o.metallbNamespace, nodes: true, bgpSessions: true, claims: false });
   const a = analyze(snapshot);
   if (o.node !== undefined && !a.nodes.some((n) => n.name === o.node)) {
     const near = closest(

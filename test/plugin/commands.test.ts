@@ -349,6 +349,9 @@ describe('errors and help', () => {
       expect(out.code).toBe(1);
       expect(out.stderr.trim().split('\n')).toHaveLength(1);
       expect(out.stderr).toMatch(/^error: forbidden: you may not list ipclaims\.metallb\.io at the cluster scope \(context metallb-ts-double\); ask for RBAC that allows it/);
+      // peers shows sessions: it needs no IPClaim (the largest list), and does not read them.
+      const peers = await c.metallb(['peers', '-o', 'json']);
+      expect({ code: peers.code, stderr: peers.stderr }).toEqual({ code: 0, stderr: '' });
     } finally {
       fault.remove();
     }
