@@ -3,13 +3,13 @@
 //
 // - main.cjs: oclif, the commands, the core and their libraries, in one CommonJS file. CommonJS,
 //   not an ES module: Node 20 reads an ES module's source through TextDecoder, which took about
-//   25 ms for this 1.2 MB file at every start; require() reads it natively. (Node 20 keeps no
-//   compiled code between runs; a V8 code cache made by hand through vm.Script cost as much to
-//   load as it saved. Node 22.1 and later cache it themselves, see plugin/bin/kubectl-metallb.)
+//   25 ms for this 1.2 MB file at every start; start.cjs compiles it with a V8 code cache kept
+//   between runs (Node 20 has no such cache of its own).
 // - client-node.cjs: client-node's KubeConfig, for the kubeconfigs our own reader leaves to it
 //   (exec plugins, auth providers, proxies: plugin/kubeconfig.ts). 1.5 MB and about 0.1 s to
 //   load, so only those runs load it.
-// - Both are ASCII: a file with one character beyond it (a regular expression of ansis, our 'µs'
+// - start.cjs: plugin/start.ts, which plugin/bin/kubectl-metallb loads first.
+// - All are ASCII: a file with one character beyond it (a regular expression of ansis, our 'µs'
 //   duration unit) is read into a two-byte string and scanned as one, which cost ~10 ms at start.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import process from 'node:process';

@@ -40,12 +40,6 @@ export interface Connection {
 }
 
 /**
- * Connect as kubectl would. Users with a token, a client certificate or a password are served by
- * our own reading of the kubeconfig (kubeconfig.ts); exec plugins, auth providers, proxies and
- * the in-cluster configuration by client-node's KubeConfig, loaded only then (it costs most of a
- * second at start).
- */
-/**
  * The certificates of NODE_EXTRA_CA_CERTS, which plugin/bin/kubectl-metallb keeps this Node from
  * reading at start (METALLB_NODE_EXTRA_CA_CERTS then names the file), given to a connection whose
  * kubeconfig names no certificate authority, with Node's own roots: what Node would have trusted.
@@ -72,6 +66,12 @@ export function withDeferredCAs(kc: ClientKubeConfig, env: NodeJS.ProcessEnv = p
 /** What ClientKube reads of a KubeConfig. */
 type ClientKubeConfig = Pick<KubeConfig, 'getCurrentCluster' | 'applyToHTTPSOptions'>;
 
+/**
+ * Connect as kubectl would. Users with a token, a client certificate or a password are served by
+ * our own reading of the kubeconfig (kubeconfig.ts); exec plugins, auth providers, proxies and
+ * the in-cluster configuration by client-node's KubeConfig, loaded only then (it costs most of a
+ * second at start).
+ */
 export async function connect(options: ConnectOptions): Promise<Connection> {
   const files = kubeconfigFiles(options);
   const timeoutMs = options.timeoutMs ?? 30_000;

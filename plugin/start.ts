@@ -61,8 +61,6 @@ interface ModuleInternals {
 
 export interface Loaded {
   exports: unknown;
-  /** What happened to the cache: used (`hit`), or why not. */
-  cache: 'hit' | 'off' | 'missing' | 'stale' | 'rejected';
   /** Writes the cache of what has been compiled by now, unless it was used; never throws. */
   save(): void;
 }
@@ -78,14 +76,13 @@ export function loadCached(file: string, dir: string | undefined, name: string):
   const source = isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
   const cachePath = dir === undefined ? undefined : join(dir, `${name}.v8cache`);
   let cachedData: Buffer | undefined;
-  let cache: Loaded['cache'] = 'off';
   if (cachePath !== undefined) {
     try {
       const data = readFileSync(cachePath);
+      // Made from another build of the bundle: compiled afresh, and the cache rewritten.
       if (data.length > HASH_BYTES && data.subarray(0, HASH_BYTES).equals(hash)) cachedData = data.subarray(HASH_BYTES);
-      else cache = 'stale';
     } catch {
-      cache = 'missing';
+      // None yet (or unreadable): the same.
     }
   }
   const M = Module as unknown as ModuleInternals & (new (id: string, parent?: unknown) => Module);
@@ -93,7 +90,7 @@ export function loadCached(file: string, dir: string | undefined, name: string):
     filename: file,
     ...(cachedData && { cachedData }),
   });
-  if (cachedData) cache = script.cachedDataRejected ? 'rejected' : 'hit';
+  const hit = cachedData !== undefined && script.cachedDataRejected !== true;
 
   const mod = new M(file, undefined);
   mod.filename = file;
@@ -109,9 +106,8 @@ export function loadCached(file: string, dir: string | undefined, name: string):
 
   return {
     exports: mod.exports,
-    cache,
     save() {
-      if (cachePath === undefined || cache === 'hit') return;
+      if (cachePath === undefined || hit) return;
       const temp = `${cachePath}.${process.pid}.tmp`;
       try {
         mkdirSync(dirname(cachePath), { recursive: true, mode: 0o700 });

@@ -4,7 +4,7 @@
  * (model.ts) that kube.ts reads off Services, EndpointSlices and Nodes.
  */
 export * from './model.js';
-export { announceAll, announcedBy, announceLayer2, EXCLUDE_LABEL, Layer2Context, layer2Hash, prepareLayer2, ServicesByIP, sharingGroup } from './layer2.js';
+export { announceAll, announcedBy, announceLayer2, EXCLUDE_LABEL, Layer2Context, layer2Hash, prepareLayer2, ServicesByIP, sharingGroup, sharingLookup } from './layer2.js';
 export type { Alive, Layer2Options, SharingLookup } from './layer2.js';
 export { announceAllBGP, announceBGP, BGPContext, bgpRoutes, communityText, prepareBGP, routeChanges, routesTo } from './bgp.js';
 export type {

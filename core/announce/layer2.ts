@@ -496,9 +496,15 @@ function rank(ctx: Layer2Context, plan: PoolPlan, anchor: string, holders: reado
 /** Every Service at once, sharing worked out among them (for `kubectl metallb` and full recomputes). */
 export function announceAll(ctx: Layer2Context, services: Iterable<AnnounceService>): Layer2Service[] {
   const list = [...services];
+  const lookup = sharingLookup(ctx, list);
+  return list.map((s) => announceLayer2(ctx, s, lookup));
+}
+
+/** Which of `services` hold each address, for announceLayer2 on any one of them. */
+export function sharingLookup(ctx: Layer2Context, services: Iterable<AnnounceService>): SharingLookup {
   // Keyed by canonical text, so that addresses written differently still meet.
   const holders = new Map<string, AnnounceService[]>();
-  for (const s of list) {
+  for (const s of services) {
     for (const ip of s.ips) {
       const key = ctx.address(ip)?.text ?? ip;
       const known = holders.get(key);
@@ -506,8 +512,7 @@ export function announceAll(ctx: Layer2Context, services: Iterable<AnnounceServi
       else holders.set(key, [s]);
     }
   }
-  const lookup = (ip: string): AnnounceService[] | undefined => holders.get(ctx.address(ip)?.text ?? ip);
-  return list.map((s) => announceLayer2(ctx, s, lookup));
+  return (ip: string): AnnounceService[] | undefined => holders.get(ctx.address(ip)?.text ?? ip);
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   prepareBGP,
   prepareLayer2,
   serviceFromKube,
+  sharingLookup,
   sliceServiceKey,
   type AnnounceNode,
   type AnnounceService,
@@ -254,20 +255,12 @@ export function analyze(snapshot: Snapshot, options: AnalyzeOptions = {}): Analy
   );
   // Answered on first ask: `explain` asks for one Service (and those with a ServiceL2Status);
   // a list asks for all. The Services sharing an address are found over all of them at once.
-  const holders = new Map<string, AnnounceService[]>();
   const compute = (alive: ReadonlySet<string>) => {
     const context = prepareLayer2(config, nodes, alive);
-    if (holders.size === 0) {
-      for (const s of services) {
-        for (const ip of s.announce.ips) {
-          const text = context.address(ip)?.text ?? ip;
-          const known = holders.get(text);
-          if (known) known.push(s.announce);
-          else holders.set(text, [s.announce]);
-        }
-      }
-    }
-    const lookup = (ip: string): AnnounceService[] | undefined => holders.get(context.address(ip)?.text ?? ip);
+    const lookup = sharingLookup(
+      context,
+      services.map((s) => s.announce),
+    );
     const answers = new LazyAnswers(services, (s) => announceLayer2(context, s.announce, lookup));
     return { context, answers };
   };
@@ -352,15 +345,17 @@ const advertisementsCache = new WeakMap<Config, Map<string, PoolAdvertisements>>
 
 /** Which protocols announce a pool: the advertisements that select it, by kind. */
 export function advertisementsOf(config: Config, pool: Pool): PoolAdvertisements {
+  // Cached only for the configuration's own pool objects: another pool of the same name is asked afresh.
+  const ours = config.pools.includes(pool);
   let byPool = advertisementsCache.get(config);
   if (!byPool) advertisementsCache.set(config, (byPool = new Map()));
-  const known = byPool.get(pool.name);
-  if (known && config.pools.includes(pool)) return known;
+  const known = ours ? byPool.get(pool.name) : undefined;
+  if (known) return known;
   const selects = (ad: Parameters<typeof selectedPools>[0]) => selectedPools(ad, config.pools).some((p) => p.name === pool.name);
   const answer: PoolAdvertisements = Object.freeze({
     layer2: Object.freeze(config.l2Advertisements.filter(selects).map((a) => a.name)),
     bgp: Object.freeze(config.bgpAdvertisements.filter(selects).map((a) => a.name)),
   });
-  if (config.pools.includes(pool)) byPool.set(pool.name, answer);
+  if (ours) byPool.set(pool.name, answer);
   return answer;
 }

@@ -67,7 +67,7 @@ export function serviceRow(a: Analysis, s: LBService): ServiceRow {
   const l2 = a.layer2.get(s.key);
   const l2ips = l2?.ips ?? [];
   const sharedWith = distinctSorted(l2ips.length === 1 ? l2ips[0]!.sharedWith : l2ips.flatMap((ip) => ip.sharedWith));
-  const judgement = judge(a, s, pool);
+  const judgement = judge(a, s, { pool });
   const protocols: ServiceRow['protocols'] = [];
   if (ads.layer2.length > 0) protocols.push('layer2');
   if (ads.bgp.length > 0) protocols.push('bgp');
@@ -108,10 +108,10 @@ export function poolOf(a: Analysis, s: LBService): string | undefined {
 }
 
 /**
- * The state word of a Service and why, with the fix when there is one. `knownPool`: poolOf's
+ * The state word of a Service and why, with the fix when there is one. `known.pool`: poolOf's
  * answer, when the caller has it already.
  */
-export function judge(a: Analysis, s: LBService, ...knownPool: [string | undefined] | []): Judgement {
+export function judge(a: Analysis, s: LBService, known?: { pool: string | undefined }): Judgement {
   if (!s.request.ok) return { state: 'config error', ...splitFix(s.request.failure.message) };
   if (a.configSource === 'none') {
     return {
@@ -123,7 +123,7 @@ export function judge(a: Analysis, s: LBService, ...knownPool: [string | undefin
   if (s.ingress.length === 0) return pending(a, s);
 
   const l2 = a.layer2.get(s.key);
-  const pool = knownPool.length > 0 ? knownPool[0] : poolOf(a, s);
+  const pool = known ? known.pool : poolOf(a, s);
   const poolObject = pool ? a.config.pools.find((p) => p.name === pool) : undefined;
   if (!poolObject) {
     return {
